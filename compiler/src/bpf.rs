@@ -1,0 +1,1 @@
+//! eBPF back end (being written).

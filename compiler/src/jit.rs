@@ -1,0 +1,1 @@
+//! Cranelift JIT back end (being written).

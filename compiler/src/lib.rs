@@ -1,0 +1,17 @@
+//! rtrace compiler: script source → AST → checked, typed program → IR → eBPF / Cranelift.
+//!
+//! Stages, one module each:
+//! - [`parse`]: pest grammar (`grammar/rtrace.pest`) → [`ast`] with spans
+//! - [`probes`], [`tracefs`]: attach points resolved against the running kernel
+//! - [`check`]: names, types, aggregations, where each builtin is allowed
+//! - [`lower`]: checked AST → [`ir`]
+//! - [`bpf`]: IR → eBPF instructions → in-memory ELF
+//! - [`jit`]: IR → native code with Cranelift for BEGIN/END/interval blocks
+//! - [`diag`]: errors with source spans, rendered like rustc
+
+pub mod ast;
+pub mod bpf;
+pub mod diag;
+pub mod ir;
+pub mod jit;
+pub mod parse;

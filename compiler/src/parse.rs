@@ -1,0 +1,1 @@
+//! Parser: pest pairs → AST (being written).

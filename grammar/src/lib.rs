@@ -1,0 +1,1 @@
+//! The rtrace grammar (being written).

@@ -1,0 +1,186 @@
+//! The value types of the rtrace language and how each is laid out in bytes.
+//!
+//! One layout rule serves map keys, map values, tuples and event records, in the
+//! kernel and in user space alike:
+//! - every integer is stored as 8 bytes (little endian), whatever its declared width;
+//!   the width and signedness only matter for arithmetic and printing;
+//! - a string of capacity N is N bytes, NUL-padded;
+//! - a tuple stores its fields in order, each at an 8-aligned offset, and its size is
+//!   rounded up to 8.
+//!
+//! Because every field starts 8-aligned and ints fill their 8 bytes, the only padding
+//! in a record is after strings, which is what the compiler must zero in map keys.
+
+use std::fmt;
+
+/// A value type. Aggregation types (`Count` … `Lhist`) only ever appear as map value types.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Type {
+    /// No value (statements, `printf` …).
+    None,
+    Int {
+        bits: u8,
+        signed: bool,
+    },
+    /// NUL-padded string with room for `len` bytes (including the terminating NUL).
+    Str {
+        len: u32,
+    },
+    Tuple(Vec<Type>),
+    /// A kernel address printed as its symbol (`ksym(addr)`).
+    Ksym,
+    /// A user address printed as its symbol (`usym(addr)`).
+    Usym,
+    /// The `probe` builtin: a u64 probe index printed as the probe's full name.
+    Probe,
+    /// `count()`: u64 per CPU, summed.
+    Count,
+    /// `sum(x)`: [`AGG_TOTAL`, `AGG_COUNT`] per CPU.
+    Sum,
+    /// `min(x)`: [value, valid flag] per CPU.
+    Min,
+    /// `max(x)`: [value, valid flag] per CPU.
+    Max,
+    /// `avg(x)`: [total, count] per CPU; printed as total / count.
+    Avg,
+    /// `stats(x)`: [total, count] per CPU; printed as `count N, average N, total N`.
+    Stats,
+    /// `hist(x)`: the map key carries an extra u64 bucket index; value is a u64 count per CPU.
+    Hist,
+    /// `lhist(x, min, max, step)`: like `Hist` with linear buckets.
+    Lhist {
+        min: i64,
+        max: i64,
+        step: i64,
+    },
+}
+
+/// Offset of the running total in `Sum`/`Avg`/`Stats` values.
+pub const AGG_TOTAL: u32 = 0;
+/// Offset of the event count in `Sum`/`Avg`/`Stats` values.
+pub const AGG_COUNT: u32 = 8;
+/// Offset of the current value in `Min`/`Max` values.
+pub const MINMAX_VALUE: u32 = 0;
+/// Offset of the "has been set" flag in `Min`/`Max` values.
+pub const MINMAX_VALID: u32 = 8;
+
+/// Number of hist() buckets: the negative bucket, [0], then [2^k, 2^(k+1)) for k in 0..64.
+pub const HIST_BUCKETS: u32 = 66;
+
+impl Type {
+    pub const U64: Type = Type::Int {
+        bits: 64,
+        signed: false,
+    };
+    pub const I64: Type = Type::Int {
+        bits: 64,
+        signed: true,
+    };
+    pub const U32: Type = Type::Int {
+        bits: 32,
+        signed: false,
+    };
+
+    pub fn int(bits: u8, signed: bool) -> Type {
+        Type::Int { bits, signed }
+    }
+
+    pub fn is_int(&self) -> bool {
+        matches!(self, Type::Int { .. })
+    }
+
+    pub fn is_str(&self) -> bool {
+        matches!(self, Type::Str { .. })
+    }
+
+    /// True for the types produced by aggregation functions (map value only).
+    pub fn is_aggregation(&self) -> bool {
+        matches!(
+            self,
+            Type::Count
+                | Type::Sum
+                | Type::Min
+                | Type::Max
+                | Type::Avg
+                | Type::Stats
+                | Type::Hist
+                | Type::Lhist { .. }
+        )
+    }
+
+    /// Aggregations whose storage is per CPU and summed (or merged) when read.
+    pub fn is_per_cpu(&self) -> bool {
+        self.is_aggregation()
+    }
+
+    /// Bytes this type occupies in a key, value, tuple or record.
+    pub fn size(&self) -> u32 {
+        match self {
+            Type::None => 0,
+            Type::Int { .. } | Type::Ksym | Type::Usym | Type::Probe => 8,
+            Type::Str { len } => *len,
+            Type::Tuple(fields) => tuple_layout(fields).1,
+            Type::Count | Type::Hist | Type::Lhist { .. } => 8,
+            Type::Sum | Type::Min | Type::Max | Type::Avg | Type::Stats => 16,
+        }
+    }
+}
+
+/// Field offsets and total size of a tuple (see the module comment for the rule).
+pub fn tuple_layout(fields: &[Type]) -> (Vec<u32>, u32) {
+    let mut offsets = Vec::with_capacity(fields.len());
+    let mut off = 0u32;
+    for f in fields {
+        offsets.push(off);
+        off += round8(f.size());
+    }
+    (offsets, off)
+}
+
+pub fn round8(n: u32) -> u32 {
+    (n + 7) & !7
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::None => write!(f, "none"),
+            Type::Int { bits, signed } => {
+                write!(f, "{}int{}", if *signed { "" } else { "u" }, bits)
+            }
+            Type::Str { len } => write!(f, "string[{len}]"),
+            Type::Tuple(fields) => {
+                write!(f, "(")?;
+                for (i, t) in fields.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{t}")?;
+                }
+                write!(f, ")")
+            }
+            Type::Ksym => write!(f, "ksym"),
+            Type::Usym => write!(f, "usym"),
+            Type::Probe => write!(f, "probe"),
+            Type::Count => write!(f, "count"),
+            Type::Sum => write!(f, "sum"),
+            Type::Min => write!(f, "min"),
+            Type::Max => write!(f, "max"),
+            Type::Avg => write!(f, "avg"),
+            Type::Stats => write!(f, "stats"),
+            Type::Hist => write!(f, "hist"),
+            Type::Lhist { .. } => write!(f, "lhist"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuple_fields_are_8_aligned() {
+        let t = [Type::Str { len: 16 }, Type::U32, Type::Str { len: 3 }];
+        assert_eq!(tuple_layout(&t), (vec![0, 16, 24], 32));
+    }
+}
