@@ -1,0 +1,160 @@
+//! Stack frame layout below r10: spill slots, a scratch area, then the IR slots.
+//!
+//! IR slots whose accesses never overlap in time share bytes: each slot's life is
+//! the span of instruction indices between its first and last access, widened to
+//! cover any loop it is touched in. This keeps scripts with several printf records
+//! or string temporaries under the 512-byte limit.
+
+use super::liveness::{successors, Liveness};
+use super::{EmitError, STACK_LIMIT};
+use crate::ir::{Function, Inst, Mem};
+use rtrace_stdlib::types::round8;
+
+pub struct Frame {
+    /// r10-relative offset of each IR slot's first byte.
+    slot_off: Vec<i32>,
+    /// r10-relative offset of each spill slot.
+    spill_off: Vec<i32>,
+    /// r10-relative offset of the scratch area's first byte.
+    pub scratch: i32,
+}
+
+impl Frame {
+    /// Lay out `func`'s slots plus `spills` spill slots and `scratch` scratch bytes.
+    pub fn layout(
+        func: &Function,
+        live: &Liveness,
+        spills: u32,
+        scratch: u32,
+    ) -> Result<Frame, EmitError> {
+        let lives = slot_lives(func, live);
+        let (slot_pos, area) = pack(func, &lives);
+        let spill_bytes = spills * 8;
+        let scratch = round8(scratch);
+        let size = spill_bytes + scratch + area;
+        if size > STACK_LIMIT {
+            return Err(EmitError::StackLimit {
+                needed: size,
+                limit: STACK_LIMIT,
+            });
+        }
+        let base = -(size as i32);
+        Ok(Frame {
+            slot_off: slot_pos.iter().map(|&p| base + p as i32).collect(),
+            spill_off: (0..spills).map(|i| -8 * (i as i32 + 1)).collect(),
+            scratch: -((spill_bytes + scratch) as i32),
+        })
+    }
+
+    /// r10-relative address of `mem`.
+    pub fn addr(&self, mem: Mem) -> i32 {
+        self.slot_off[mem.slot as usize] + mem.off as i32
+    }
+
+    pub fn spill(&self, slot: u32) -> i32 {
+        self.spill_off[slot as usize]
+    }
+}
+
+/// Stack addresses an instruction touches.
+pub fn inst_mems(inst: &Inst, out: &mut Vec<Mem>) {
+    match inst {
+        Inst::Load { mem, .. }
+        | Inst::Store { mem, .. }
+        | Inst::Zero { mem, .. }
+        | Inst::Emit { mem, .. } => out.push(*mem),
+        Inst::Copy { dst, src, .. } => out.extend([*dst, *src]),
+        Inst::Read { dst, .. } | Inst::ReadStr { dst, .. } | Inst::Comm { dst } => out.push(*dst),
+        Inst::StrEq { a, b, .. } => out.extend([*a, *b]),
+        Inst::MapRead { key, dst, .. } => out.extend(key.iter().copied().chain([*dst])),
+        Inst::MapWrite { key, src, .. } => out.extend(key.iter().copied().chain([*src])),
+        Inst::MapAgg { key, .. } | Inst::MapDelete { key, .. } => out.extend(key.iter().copied()),
+        _ => {}
+    }
+}
+
+/// [first, last] instruction index touching each slot (None if never touched).
+fn slot_lives(func: &Function, live: &Liveness) -> Vec<Option<(u32, u32)>> {
+    let mut lives: Vec<Option<(u32, u32)>> = vec![None; func.slots.len()];
+    let mut mems = Vec::new();
+    for &b in &live.order {
+        let first = live.first[b as usize].unwrap_or(0);
+        for (i, inst) in func.blocks[b as usize].insts.iter().enumerate() {
+            let k = first + i as u32;
+            mems.clear();
+            inst_mems(inst, &mut mems);
+            for m in &mems {
+                let Some(life) = lives.get_mut(m.slot as usize) else {
+                    continue;
+                };
+                *life = Some(life.map_or((k, k), |(s, e)| (s.min(k), e.max(k))));
+            }
+        }
+    }
+    widen_over_loops(func, live, &mut lives);
+    lives
+}
+
+/// A slot touched inside a loop must survive the whole loop: every back edge
+/// (a jump to a block placed at or before the jump) spans [target, jump]; a life
+/// overlapping that span is widened to include it, until nothing changes.
+fn widen_over_loops(func: &Function, live: &Liveness, lives: &mut [Option<(u32, u32)>]) {
+    let mut spans = Vec::new();
+    for &b in &live.order {
+        let term = live.term_index(func, b);
+        for s in successors(&func.blocks[b as usize].term) {
+            if let Some(target) = live.first[s as usize] {
+                if target <= term {
+                    spans.push((target, term));
+                }
+            }
+        }
+    }
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for life in lives.iter_mut().flatten() {
+            for &(lo, hi) in &spans {
+                let overlaps = life.0 <= hi && lo <= life.1;
+                let wider = (life.0.min(lo), life.1.max(hi));
+                if overlaps && wider != *life {
+                    *life = wider;
+                    changed = true;
+                }
+            }
+        }
+    }
+}
+
+/// First-fit packing: byte position of each slot inside the slot area, and the
+/// area's size. Slots whose lives overlap get disjoint bytes.
+fn pack(func: &Function, lives: &[Option<(u32, u32)>]) -> (Vec<u32>, u32) {
+    let mut order: Vec<usize> = (0..func.slots.len())
+        .filter(|&s| lives[s].is_some())
+        .collect();
+    order.sort_by_key(|&s| (lives[s].map(|l| l.0), std::cmp::Reverse(func.slots[s].size)));
+    let mut pos = vec![0u32; func.slots.len()];
+    let mut placed: Vec<(u32, u32, (u32, u32))> = Vec::new(); // (start, end, life)
+    let mut area = 0;
+    for s in order {
+        let life = lives[s].unwrap_or((0, 0));
+        let size = round8(func.slots[s].size);
+        let mut busy: Vec<(u32, u32)> = placed
+            .iter()
+            .filter(|p| p.2 .0 <= life.1 && life.0 <= p.2 .1)
+            .map(|p| (p.0, p.1))
+            .collect();
+        busy.sort_unstable();
+        let mut at = 0;
+        for (start, end) in busy {
+            if at + size <= start {
+                break;
+            }
+            at = at.max(end);
+        }
+        pos[s] = at;
+        placed.push((at, at + size, life));
+        area = area.max(at + size);
+    }
+    (pos, area)
+}
