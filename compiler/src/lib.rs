@@ -11,7 +11,13 @@
 
 pub mod ast;
 pub mod bpf;
+pub mod check;
 pub mod diag;
 pub mod ir;
 pub mod jit;
+pub mod lower;
 pub mod parse;
+pub mod pipeline;
+pub mod probes;
+pub mod tracefs;
+pub mod typed;

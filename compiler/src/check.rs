@@ -1,0 +1,1428 @@
+//! The checker: resolves attach points, builtins, variables and maps, infers and
+//! checks types, and produces one typed body per concrete probe target.
+//!
+//! Map and variable types are inferred from assignments anywhere in the script,
+//! so the checker runs twice: the first pass only learns types, the second
+//! reports errors and builds the typed program.
+
+use crate::ast::{self, BinOp, Expr, ExprKind, Span, Stmt, StmtKind, UnOp};
+use crate::diag::Diagnostic;
+use crate::ir::{self, Builtin, Cond, EventSpec, MapId};
+use crate::probes::{self, Target};
+use crate::tracefs::{self, FieldKind, Format};
+use crate::typed::*;
+use rtrace_stdlib::catalogue::{self, Kind};
+use rtrace_stdlib::types::Type;
+use std::collections::HashMap;
+
+/// Settings that change how a script is checked.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Positional parameters `$1`, `$2`, …
+    pub params: Vec<String>,
+    /// Default capacity of strings read with `str()` (bytes, including the NUL).
+    pub strlen: u32,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            params: Vec::new(),
+            strlen: 64,
+        }
+    }
+}
+
+/// x86-64 `struct pt_regs` offsets of the argument, return and ip registers.
+const PT_REGS_ARGS: [u32; 6] = [112, 104, 96, 88, 72, 64];
+const PT_REGS_AX: u32 = 80;
+const PT_REGS_IP: u32 = 128;
+
+/// Largest string the BPF stack can reasonably hold next to keys and records.
+const MAX_STRLEN: u32 = 200;
+
+pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec<Diagnostic>> {
+    let mut opts = opts.clone();
+    apply_config(program, &mut opts)?;
+    let targets = resolve_targets(program, &opts)?;
+    let mut checker = Checker {
+        opts,
+        maps: Vec::new(),
+        map_ids: HashMap::new(),
+        events: Vec::new(),
+        probe_names: Vec::new(),
+        diags: Vec::new(),
+        report: false,
+        remembered_vars: HashMap::new(),
+    };
+    // Pass 1 learns map and variable types; pass 2 reports and builds.
+    checker.check_all(program, &targets);
+    checker.report = true;
+    checker.events.clear();
+    checker.probe_names.clear();
+    checker.diags.clear();
+    let probes = checker.check_all(program, &targets);
+    checker.check_maps_typed();
+    if !checker.diags.is_empty() {
+        return Err(checker.diags);
+    }
+    Ok(TypedProgram {
+        maps: checker.maps,
+        events: checker.events,
+        probes,
+        probe_names: checker.probe_names,
+    })
+}
+
+fn apply_config(program: &ast::Program, opts: &mut Options) -> Result<(), Vec<Diagnostic>> {
+    for item in &program.config {
+        let value = match item.value.kind {
+            ExprKind::Int(v) => v,
+            _ => {
+                return Err(vec![Diagnostic::error(
+                    item.value.span,
+                    "config values must be integers",
+                )])
+            }
+        };
+        match item.key.to_ascii_lowercase().as_str() {
+            "max_strlen" | "strlen" | "bpftrace_strlen" | "bpftrace_max_strlen" => {
+                opts.strlen = (value as u32).clamp(2, MAX_STRLEN)
+            }
+            _ => {
+                return Err(vec![Diagnostic::error(
+                    item.span,
+                    format!("unknown config setting `{}`", item.key),
+                )
+                .with_label("unknown setting")
+                .with_note("known settings: max_strlen")])
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every probe block's expanded targets, in source order.
+fn resolve_targets(
+    program: &ast::Program,
+    opts: &Options,
+) -> Result<Vec<Vec<probes::Resolved>>, Vec<Diagnostic>> {
+    let mut all = Vec::new();
+    let mut diags = Vec::new();
+    for probe in &program.probes {
+        let mut targets = Vec::new();
+        for ap in &probe.attach_points {
+            match probes::resolve(ap, &opts.params) {
+                Ok(r) => targets.extend(r),
+                Err(d) => diags.push(d),
+            }
+        }
+        all.push(targets);
+    }
+    if diags.is_empty() {
+        Ok(all)
+    } else {
+        Err(diags)
+    }
+}
+
+struct Checker {
+    opts: Options,
+    maps: Vec<MapDecl>,
+    map_ids: HashMap<String, MapId>,
+    events: Vec<EventSpec>,
+    probe_names: Vec<String>,
+    diags: Vec<Diagnostic>,
+    /// Only the second pass reports errors.
+    report: bool,
+    /// Variable types learnt in the first pass, by (block, target, name).
+    remembered_vars: HashMap<(usize, usize, String), Type>,
+}
+
+/// What the checker knows while inside one probe body.
+struct ProbeCx<'a> {
+    target: &'a Target,
+    format: Option<Format>,
+    probe_id: u32,
+    block: usize,
+    target_index: usize,
+    vars: Vec<(String, Type)>,
+    loop_depth: u32,
+}
+
+impl ProbeCx<'_> {
+    fn user(&self) -> bool {
+        self.target.runs_in_user_space()
+    }
+}
+
+fn texpr(kind: TExprKind, ty: Type, span: Span) -> TExpr {
+    TExpr { kind, ty, span }
+}
+
+fn poison(span: Span) -> TExpr {
+    texpr(TExprKind::Int(0), Type::I64, span)
+}
+
+impl Checker {
+    fn error(&mut self, d: Diagnostic) {
+        if self.report {
+            self.diags.push(d);
+        }
+    }
+
+    fn check_all(
+        &mut self,
+        program: &ast::Program,
+        targets: &[Vec<probes::Resolved>],
+    ) -> Vec<TypedProbe> {
+        let mut out = Vec::new();
+        for (block, (probe, resolved)) in program.probes.iter().zip(targets).enumerate() {
+            for (target_index, r) in resolved.iter().enumerate() {
+                let probe_id = self.probe_names.len() as u32;
+                self.probe_names.push(r.name.clone());
+                let format = match &r.target {
+                    Target::Tracepoint { category, name } => {
+                        tracefs::root().and_then(|root| tracefs::read_format(&root, category, name).ok())
+                    }
+                    _ => None,
+                };
+                let mut cx = ProbeCx {
+                    target: &r.target,
+                    format,
+                    probe_id,
+                    block,
+                    target_index,
+                    vars: Vec::new(),
+                    loop_depth: 0,
+                };
+                let predicate = probe.predicate.as_ref().map(|p| {
+                    let e = self.expr(&mut cx, p);
+                    self.want_int(&e, "a predicate");
+                    e
+                });
+                let body = self.stmts(&mut cx, &probe.body.stmts);
+                out.push(TypedProbe {
+                    target: r.target.clone(),
+                    probe_id,
+                    block,
+                    vars: cx.vars.into_iter().map(|(_, t)| t).collect(),
+                    predicate,
+                    body,
+                });
+            }
+        }
+        out
+    }
+
+    fn check_maps_typed(&mut self) {
+        let untyped: Vec<_> = self
+            .maps
+            .iter()
+            .filter(|m| m.value == Type::None)
+            .map(|m| (m.span, m.name.clone()))
+            .collect();
+        for (span, name) in untyped {
+            self.error(
+                Diagnostic::error(span, format!("map `{name}` is read but never assigned"))
+                    .with_label("never assigned"),
+            );
+        }
+    }
+
+    fn want_int(&mut self, e: &TExpr, what: &str) {
+        if !e.ty.is_int() && !matches!(e.ty, Type::Ksym | Type::Usym | Type::Probe) {
+            self.error(
+                Diagnostic::error(e.span, format!("{what} must be an integer, found {}", e.ty))
+                    .with_label(format!("this is {}", e.ty)),
+            );
+        }
+    }
+
+    // ---- statements ----
+
+    fn stmts(&mut self, cx: &mut ProbeCx, stmts: &[Stmt]) -> Vec<TStmt> {
+        let mut out = Vec::new();
+        for s in stmts {
+            self.stmt(cx, s, &mut out);
+        }
+        out
+    }
+
+    fn stmt(&mut self, cx: &mut ProbeCx, s: &Stmt, out: &mut Vec<TStmt>) {
+        match &s.kind {
+            StmtKind::Expr(e) => {
+                if let ExprKind::Call { name, args } = &e.kind {
+                    if let Some(st) = self.statement_call(cx, name, args, e.span) {
+                        out.push(st);
+                        return;
+                    }
+                }
+                let te = self.expr(cx, e);
+                out.push(TStmt::Expr(te));
+            }
+            StmtKind::Assign { target, op, value } => {
+                if let Some(st) = self.assign(cx, target, *op, value, s.span) {
+                    out.push(st);
+                }
+            }
+            StmtKind::Let { name, value } => {
+                if let Some(v) = value {
+                    let v = self.expr(cx, v);
+                    let id = self.define_var(cx, name, &v.ty, s.span);
+                    out.push(TStmt::Assign {
+                        target: LValue::Var(id),
+                        value: v,
+                    });
+                } else if self.find_var(cx, name).is_none() {
+                    // Declared without a value: typed by its first assignment.
+                    let key = (cx.block, cx.target_index, name.clone());
+                    if let Some(t) = self.remembered_vars.get(&key).cloned() {
+                        cx.vars.push((name.clone(), t));
+                    }
+                }
+            }
+            StmtKind::If { cond, then, els } => {
+                let cond = self.expr(cx, cond);
+                self.want_int(&cond, "an `if` condition");
+                let then = self.stmts(cx, &then.stmts);
+                let els = els.as_ref().map(|b| self.stmts(cx, &b.stmts)).unwrap_or_default();
+                out.push(TStmt::If { cond, then, els });
+            }
+            StmtKind::While { cond, body } => {
+                let cond = self.expr(cx, cond);
+                self.want_int(&cond, "a `while` condition");
+                cx.loop_depth += 1;
+                let body = self.stmts(cx, &body.stmts);
+                cx.loop_depth -= 1;
+                out.push(TStmt::While { cond, body });
+            }
+            StmtKind::Unroll { count, body } => {
+                let n = match self.expr(cx, count).kind {
+                    TExprKind::Int(n) if (1..=100).contains(&n) => n as u32,
+                    _ => {
+                        self.error(
+                            Diagnostic::error(count.span, "unroll needs a constant count from 1 to 100")
+                                .with_label("not a constant between 1 and 100"),
+                        );
+                        1
+                    }
+                };
+                let body = self.stmts(cx, &body.stmts);
+                out.push(TStmt::Unroll { count: n, body });
+            }
+            StmtKind::For { .. } => self.error(
+                Diagnostic::error(s.span, "`for` loops are not supported yet by this version of rtrace")
+                    .with_label("not supported yet")
+                    .with_note("use `while` or `unroll` instead"),
+            ),
+            StmtKind::Break | StmtKind::Continue => {
+                if cx.loop_depth == 0 {
+                    self.error(Diagnostic::error(s.span, "`break` and `continue` must be inside a loop"));
+                }
+                out.push(if matches!(s.kind, StmtKind::Break) {
+                    TStmt::Break
+                } else {
+                    TStmt::Continue
+                });
+            }
+            StmtKind::Return => out.push(TStmt::Return),
+            StmtKind::Block(b) => {
+                for s in &b.stmts {
+                    self.stmt(cx, s, out);
+                }
+            }
+        }
+    }
+
+    fn assign(
+        &mut self,
+        cx: &mut ProbeCx,
+        target: &Expr,
+        op: Option<BinOp>,
+        value: &Expr,
+        span: Span,
+    ) -> Option<TStmt> {
+        match &target.kind {
+            ExprKind::Map { name, keys } => {
+                if op.is_none() {
+                    if let ExprKind::Call { name: f, args } = &value.kind {
+                        if let Some(agg) = self.aggregation(cx, f, args, value.span) {
+                            let (func, v) = agg;
+                            let key = self.map_key(cx, name, keys, target.span);
+                            let map = self.map_id(name, target.span);
+                            self.set_map_value(map, agg_type(func), value.span);
+                            return Some(TStmt::Agg {
+                                map,
+                                key,
+                                func,
+                                value: v,
+                            });
+                        }
+                    }
+                }
+                let key = self.map_key(cx, name, keys, target.span);
+                let map = self.map_id(name, target.span);
+                let value = match op {
+                    None => self.expr(cx, value),
+                    Some(op) => {
+                        let current = self.map_value_expr(cx, map, key.clone(), target.span);
+                        let rhs = self.expr(cx, value);
+                        self.binary(op, current, rhs, span)
+                    }
+                };
+                self.store_check(&value);
+                self.set_map_value(map, value.ty.clone(), value.span);
+                Some(TStmt::Assign {
+                    target: LValue::Map {
+                        map,
+                        key: key.map(Box::new),
+                    },
+                    value,
+                })
+            }
+            ExprKind::Var(name) => {
+                let value = match op {
+                    None => self.expr(cx, value),
+                    Some(op) => {
+                        let current = self.expr(cx, target);
+                        let rhs = self.expr(cx, value);
+                        self.binary(op, current, rhs, span)
+                    }
+                };
+                self.store_check(&value);
+                let id = self.define_var(cx, name, &value.ty, target.span);
+                Some(TStmt::Assign {
+                    target: LValue::Var(id),
+                    value,
+                })
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error(target.span, "only a variable or a map entry can be assigned")
+                        .with_label("not assignable"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Values that cannot be stored in variables or maps.
+    fn store_check(&mut self, value: &TExpr) {
+        if value.ty == Type::None || value.ty.is_aggregation() {
+            self.error(
+                Diagnostic::error(value.span, format!("a value of type {} cannot be stored", value.ty))
+                    .with_label("has no storable value"),
+            );
+        }
+    }
+
+    /// `count()`, `hist(x)`, … when used as `@m = f(...)`.
+    fn aggregation(
+        &mut self,
+        cx: &mut ProbeCx,
+        name: &str,
+        args: &[Expr],
+        span: Span,
+    ) -> Option<(AggFunc, Option<TExpr>)> {
+        let entry = catalogue::lookup(name).filter(|e| e.kind == Kind::Aggregation)?;
+        self.arity(entry, args, span);
+        let value = args.first().map(|a| {
+            let v = self.expr(cx, a);
+            self.want_int(&v, &format!("the argument of {name}()"));
+            v
+        });
+        let func = match name {
+            "count" => AggFunc::Count,
+            "sum" => AggFunc::Sum,
+            "avg" => AggFunc::Avg,
+            "min" => AggFunc::Min,
+            "max" => AggFunc::Max,
+            "stats" => AggFunc::Stats,
+            "hist" => AggFunc::Hist,
+            _ => {
+                let c: Vec<i64> = args.iter().skip(1).map(|a| self.constant(cx, a)).collect();
+                let (min, max, step) = (c.first().copied()?, c.get(1).copied()?, c.get(2).copied()?);
+                if step <= 0 || max <= min || min < 0 {
+                    self.error(
+                        Diagnostic::error(span, "lhist needs 0 <= min < max and step > 0")
+                            .with_label("invalid lhist bounds"),
+                    );
+                    return Some((AggFunc::Count, value));
+                }
+                if (max - min) / step > 1000 {
+                    self.error(Diagnostic::error(span, "lhist would have more than 1000 buckets"));
+                }
+                AggFunc::Lhist { min, max, step }
+            }
+        };
+        Some((func, value))
+    }
+
+    fn constant(&mut self, cx: &mut ProbeCx, e: &Expr) -> i64 {
+        match self.expr(cx, e).kind {
+            TExprKind::Int(v) => v,
+            _ => {
+                self.error(Diagnostic::error(e.span, "expected a constant integer").with_label("not a constant"));
+                0
+            }
+        }
+    }
+
+    fn arity(&mut self, entry: &catalogue::Entry, args: &[Expr], span: Span) {
+        let n = args.len();
+        if n < entry.min_args || n > entry.max_args {
+            let expected = if entry.min_args == entry.max_args {
+                format!("{}", entry.min_args)
+            } else {
+                format!("{} to {}", entry.min_args, entry.max_args)
+            };
+            self.error(
+                Diagnostic::error(
+                    span,
+                    format!("{}() takes {expected} argument(s) but {n} were given", entry.name),
+                )
+                .with_label("wrong number of arguments"),
+            );
+        }
+    }
+
+    /// Calls that are statements: printf, print, clear, zero, delete, exit, time.
+    fn statement_call(
+        &mut self,
+        cx: &mut ProbeCx,
+        name: &str,
+        args: &[Expr],
+        span: Span,
+    ) -> Option<TStmt> {
+        let entry = catalogue::lookup(name)?;
+        if !matches!(name, "printf" | "print" | "clear" | "zero" | "delete" | "exit" | "time") {
+            return None;
+        }
+        self.arity(entry, args, span);
+        match name {
+            "printf" => self.printf(cx, args, span),
+            "print" => self.print(cx, args, span),
+            "clear" | "zero" => {
+                let map = self.map_arg(args.first()?)?;
+                let event = if name == "clear" {
+                    EventSpec::Clear { map }
+                } else {
+                    EventSpec::Zero { map }
+                };
+                Some(TStmt::Emit {
+                    event: self.event(event),
+                    args: vec![],
+                })
+            }
+            "delete" => {
+                let arg = args.first()?;
+                let ExprKind::Map { name, keys } = &arg.kind else {
+                    self.error(Diagnostic::error(arg.span, "delete() expects a map entry: delete(@m[key])"));
+                    return None;
+                };
+                let key = self.map_key(cx, name, keys, arg.span);
+                let map = self.map_id(name, arg.span);
+                Some(TStmt::Delete { map, key })
+            }
+            "exit" => {
+                let code = match args.first() {
+                    Some(a) => {
+                        let c = self.expr(cx, a);
+                        self.want_int(&c, "the exit code");
+                        c
+                    }
+                    None => texpr(TExprKind::Int(0), Type::I64, span),
+                };
+                Some(TStmt::Exit {
+                    event: self.event(EventSpec::Exit),
+                    code,
+                })
+            }
+            _ => {
+                let format = match args.first() {
+                    Some(a) => self.string_literal(a)?,
+                    None => "%H:%M:%S\n".to_string(),
+                };
+                Some(TStmt::Emit {
+                    event: self.event(EventSpec::Time { format }),
+                    args: vec![],
+                })
+            }
+        }
+    }
+
+    fn string_literal(&mut self, e: &Expr) -> Option<String> {
+        match &e.kind {
+            ExprKind::Str(s) => Some(String::from_utf8_lossy(s).into_owned()),
+            _ => {
+                self.error(Diagnostic::error(e.span, "expected a string literal").with_label("not a string literal"));
+                None
+            }
+        }
+    }
+
+    fn printf(&mut self, cx: &mut ProbeCx, args: &[Expr], span: Span) -> Option<TStmt> {
+        let format = self.string_literal(args.first()?)?;
+        let values: Vec<TExpr> = args[1..].iter().map(|a| self.expr(cx, a)).collect();
+        let types: Vec<Type> = values.iter().map(|v| v.ty.clone()).collect();
+        if let Err(msg) = printf_arity(&format, types.len()) {
+            self.error(Diagnostic::error(span, msg).with_label("in this printf"));
+        }
+        for v in &values {
+            self.store_check(v);
+        }
+        Some(TStmt::Emit {
+            event: self.event(EventSpec::Printf { format, args: types }),
+            args: values,
+        })
+    }
+
+    fn print(&mut self, cx: &mut ProbeCx, args: &[Expr], span: Span) -> Option<TStmt> {
+        let first = args.first()?;
+        if let ExprKind::Map { name, keys } = &first.kind {
+            if keys.is_empty() {
+                let map = self.map_id(name, first.span);
+                let mut nums = args[1..].iter().map(|a| self.constant(cx, a));
+                let top = nums.next().unwrap_or(0).max(0) as u64;
+                let div = nums.next().unwrap_or(1).max(1) as u64;
+                return Some(TStmt::Emit {
+                    event: self.event(EventSpec::PrintMap { map, top, div }),
+                    args: vec![],
+                });
+            }
+        }
+        if args.len() > 1 {
+            self.error(Diagnostic::error(span, "print(value) takes one argument; top and div apply to maps"));
+        }
+        let v = self.expr(cx, first);
+        self.store_check(&v);
+        Some(TStmt::Emit {
+            event: self.event(EventSpec::PrintValue { ty: v.ty.clone() }),
+            args: vec![v],
+        })
+    }
+
+    fn map_arg(&mut self, e: &Expr) -> Option<MapId> {
+        match &e.kind {
+            ExprKind::Map { name, keys } if keys.is_empty() => Some(self.map_id(name, e.span)),
+            _ => {
+                self.error(Diagnostic::error(e.span, "expected a map like `@name`").with_label("not a map"));
+                None
+            }
+        }
+    }
+
+    fn event(&mut self, e: EventSpec) -> EventId {
+        self.events.push(e);
+        (self.events.len() - 1) as EventId
+    }
+
+    // ---- variables and maps ----
+
+    fn find_var(&self, cx: &ProbeCx, name: &str) -> Option<VarId> {
+        cx.vars.iter().position(|(n, _)| n == name).map(|i| i as VarId)
+    }
+
+    /// Define or re-assign `$name` with a value of type `ty`.
+    fn define_var(&mut self, cx: &mut ProbeCx, name: &str, ty: &Type, span: Span) -> VarId {
+        let key = (cx.block, cx.target_index, name.to_string());
+        let id = match self.find_var(cx, name) {
+            Some(id) => id,
+            None => {
+                let start = self.remembered_vars.get(&key).cloned().unwrap_or_else(|| ty.clone());
+                cx.vars.push((name.to_string(), start));
+                (cx.vars.len() - 1) as VarId
+            }
+        };
+        let current = cx.vars[id as usize].1.clone();
+        match unify(&current, ty) {
+            Some(t) => cx.vars[id as usize].1 = t,
+            None => self.error(
+                Diagnostic::error(
+                    span,
+                    format!("type mismatch: ${name} holds {current} but is assigned {ty}"),
+                )
+                .with_label(format!("this is {ty}")),
+            ),
+        }
+        self.remembered_vars.insert(key, cx.vars[id as usize].1.clone());
+        id
+    }
+
+    fn map_id(&mut self, name: &str, span: Span) -> MapId {
+        let full = format!("@{name}");
+        if let Some(&id) = self.map_ids.get(&full) {
+            return id;
+        }
+        self.maps.push(MapDecl {
+            name: full.clone(),
+            key: Type::None,
+            value: Type::None,
+            span,
+        });
+        let id = (self.maps.len() - 1) as MapId;
+        self.map_ids.insert(full, id);
+        id
+    }
+
+    fn set_map_value(&mut self, map: MapId, ty: Type, span: Span) {
+        let decl = &self.maps[map as usize];
+        let current = decl.value.clone();
+        let merged = if current == Type::None {
+            Some(ty.clone())
+        } else if current.is_aggregation() || ty.is_aggregation() {
+            (current == ty).then_some(ty.clone())
+        } else {
+            unify(&current, &ty)
+        };
+        match merged {
+            Some(t) => self.maps[map as usize].value = t,
+            None => {
+                let name = decl.name.clone();
+                self.error(
+                    Diagnostic::error(
+                        span,
+                        format!("type mismatch for {name}: it holds {current} but is assigned {ty}"),
+                    )
+                    .with_label(format!("this is {ty}")),
+                );
+            }
+        }
+    }
+
+    /// Type the key expressions of `@name[keys]` and unify them with the map's key type.
+    fn map_key(&mut self, cx: &mut ProbeCx, name: &str, keys: &[Expr], span: Span) -> Option<TExpr> {
+        let map = self.map_id(name, span);
+        let key = match keys.len() {
+            0 => None,
+            1 => Some(self.expr(cx, &keys[0])),
+            _ => {
+                let elems: Vec<TExpr> = keys.iter().map(|k| self.expr(cx, k)).collect();
+                let ty = Type::Tuple(elems.iter().map(|e| e.ty.clone()).collect());
+                let span = keys[0].span.to(keys[keys.len() - 1].span);
+                Some(texpr(TExprKind::Tuple(elems), ty, span))
+            }
+        };
+        let key_ty = key.as_ref().map(|k| k.ty.clone()).unwrap_or(Type::None);
+        if let Some(k) = &key {
+            self.store_check(k);
+        }
+        let decl = &self.maps[map as usize];
+        let current = decl.key.clone();
+        let first_use = current == Type::None && decl.value == Type::None;
+        let merged = if first_use { Some(key_ty.clone()) } else { unify(&current, &key_ty) };
+        match merged {
+            Some(t) => self.maps[map as usize].key = t,
+            None => {
+                let name = decl.name.clone();
+                let describe = |t: &Type| if *t == Type::None { "no key".to_string() } else { format!("key {t}") };
+                self.error(
+                    Diagnostic::error(
+                        span,
+                        format!("{name} is used with {} here but with {} elsewhere", describe(&key_ty), describe(&current)),
+                    )
+                    .with_label("inconsistent key"),
+                );
+            }
+        }
+        key
+    }
+
+    fn map_value_expr(&mut self, cx: &ProbeCx, map: MapId, key: Option<TExpr>, span: Span) -> TExpr {
+        let value = self.maps[map as usize].value.clone();
+        let ty = match &value {
+            Type::Count => Type::U64,
+            Type::Sum | Type::Min | Type::Max | Type::Avg => Type::I64,
+            Type::Stats | Type::Hist | Type::Lhist { .. } => {
+                let name = self.maps[map as usize].name.clone();
+                self.error(
+                    Diagnostic::error(span, format!("{name} holds {value} and cannot be used as a value"))
+                        .with_label("use print() to show it"),
+                );
+                Type::I64
+            }
+            Type::None => Type::I64,
+            t => t.clone(),
+        };
+        if value.is_aggregation() && !cx.user() {
+            let name = self.maps[map as usize].name.clone();
+            self.error(
+                Diagnostic::error(span, format!("{name} is a per-CPU {value} map and cannot be read inside a kernel probe"))
+                    .with_label("read it in an END or interval block instead"),
+            );
+        }
+        texpr(
+            TExprKind::MapValue {
+                map,
+                key: key.map(Box::new),
+            },
+            ty,
+            span,
+        )
+    }
+
+    // ---- expressions ----
+
+    fn expr(&mut self, cx: &mut ProbeCx, e: &Expr) -> TExpr {
+        let span = e.span;
+        match &e.kind {
+            ExprKind::Int(v) => {
+                let ty = if *v > i64::MAX as u64 { Type::U64 } else { Type::I64 };
+                texpr(TExprKind::Int(*v as i64), ty, span)
+            }
+            ExprKind::Str(s) => texpr(
+                TExprKind::Str(s.clone()),
+                Type::Str { len: s.len() as u32 + 1 },
+                span,
+            ),
+            ExprKind::Ident(name) => self.builtin_var(cx, name, span),
+            ExprKind::Var(name) => match self.find_var(cx, name) {
+                Some(id) => texpr(TExprKind::Var(id), cx.vars[id as usize].1.clone(), span),
+                None => {
+                    self.error(
+                        Diagnostic::error(span, format!("variable ${name} is used before it is assigned"))
+                            .with_label("not assigned yet"),
+                    );
+                    poison(span)
+                }
+            },
+            ExprKind::Positional(n) => self.positional(*n, span),
+            ExprKind::PositionalCount => {
+                texpr(TExprKind::Int(self.opts.params.len() as i64), Type::I64, span)
+            }
+            ExprKind::Map { name, keys } => {
+                let key = self.map_key(cx, name, keys, span);
+                let map = self.map_id(name, span);
+                self.map_value_expr(cx, map, key, span)
+            }
+            ExprKind::Call { name, args } => self.call(cx, name, args, span),
+            ExprKind::Binary { op, lhs, rhs } => {
+                let l = self.expr(cx, lhs);
+                let r = self.expr(cx, rhs);
+                self.binary(*op, l, r, span)
+            }
+            ExprKind::Unary { op, expr } => self.unary(cx, *op, expr, span),
+            ExprKind::IncDec {
+                target,
+                increment,
+                prefix,
+            } => self.inc_dec(cx, target, *increment, *prefix, span),
+            ExprKind::Ternary { cond, then, els } => {
+                let c = self.expr(cx, cond);
+                self.want_int(&c, "a condition");
+                let t = self.expr(cx, then);
+                let f = self.expr(cx, els);
+                let ty = match unify(&t.ty, &f.ty) {
+                    Some(ty) => ty,
+                    None => {
+                        self.error(
+                            Diagnostic::error(span, format!("the branches of `?:` differ: {} and {}", t.ty, f.ty))
+                                .with_label("mismatched branches"),
+                        );
+                        t.ty.clone()
+                    }
+                };
+                texpr(
+                    TExprKind::Ternary {
+                        cond: Box::new(c),
+                        then: Box::new(t),
+                        els: Box::new(f),
+                    },
+                    ty,
+                    span,
+                )
+            }
+            ExprKind::Field { expr, field, .. } => self.field(cx, expr, field, span),
+            ExprKind::TupleIndex { expr, index } => {
+                let t = self.expr(cx, expr);
+                match &t.ty {
+                    Type::Tuple(fields) if (*index as usize) < fields.len() => {
+                        let ty = fields[*index as usize].clone();
+                        texpr(
+                            TExprKind::TupleField {
+                                expr: Box::new(t),
+                                index: *index,
+                            },
+                            ty,
+                            span,
+                        )
+                    }
+                    other => {
+                        let msg = format!("cannot take element {index} of {other}");
+                        self.error(Diagnostic::error(span, msg).with_label("not a tuple element"));
+                        poison(span)
+                    }
+                }
+            }
+            ExprKind::Cast { ty, expr } => {
+                let inner = self.expr(cx, expr);
+                match int_type_named(&ty.base) {
+                    Some(Type::Int { bits, signed }) if ty.pointer_depth == 0 && ty.array_len.is_none() => {
+                        self.want_int(&inner, "a cast operand");
+                        texpr(
+                            TExprKind::Cast {
+                                expr: Box::new(inner),
+                                bits,
+                                signed,
+                            },
+                            Type::Int { bits, signed },
+                            span,
+                        )
+                    }
+                    _ => {
+                        self.error(
+                            Diagnostic::error(ty.span, format!("cast to `{}` is not supported yet", ty.base))
+                                .with_label("only integer casts such as (uint8) or (int64) for now"),
+                        );
+                        poison(span)
+                    }
+                }
+            }
+            ExprKind::Tuple(elems) => {
+                let elems: Vec<TExpr> = elems.iter().map(|x| self.expr(cx, x)).collect();
+                let ty = Type::Tuple(elems.iter().map(|x| x.ty.clone()).collect());
+                texpr(TExprKind::Tuple(elems), ty, span)
+            }
+            ExprKind::Sizeof(ast::SizeofArg::Type(t)) => match int_type_named(&t.base) {
+                Some(Type::Int { bits, .. }) if t.pointer_depth == 0 => {
+                    texpr(TExprKind::Int(bits as i64 / 8), Type::U64, span)
+                }
+                _ if t.pointer_depth > 0 => texpr(TExprKind::Int(8), Type::U64, span),
+                _ => {
+                    self.error(Diagnostic::error(t.span, format!("sizeof(`{}`) is not supported yet", t.base)));
+                    poison(span)
+                }
+            },
+            ExprKind::Sizeof(ast::SizeofArg::Expr(x)) => {
+                let t = self.expr(cx, x);
+                let size = match t.ty {
+                    Type::Int { bits, .. } => bits as u32 / 8,
+                    ref other => other.size(),
+                };
+                texpr(TExprKind::Int(size as i64), Type::U64, span)
+            }
+            ExprKind::Index { .. } | ExprKind::Offsetof { .. } => {
+                self.error(
+                    Diagnostic::error(span, "pointer indexing and offsetof need kernel types, not supported yet")
+                        .with_label("not supported yet"),
+                );
+                poison(span)
+            }
+        }
+    }
+
+    fn positional(&mut self, n: u32, span: Span) -> TExpr {
+        let Some(value) = self.opts.params.get((n as usize).wrapping_sub(1)).cloned() else {
+            self.error(
+                Diagnostic::error(span, format!("positional parameter ${n} is not given"))
+                    .with_label("no such parameter")
+                    .with_note("pass it after the script: rtrace script.rt 1234"),
+            );
+            return poison(span);
+        };
+        match parse_int(&value) {
+            Some(v) => texpr(TExprKind::Int(v), Type::I64, span),
+            None => texpr(
+                TExprKind::Str(value.clone().into_bytes()),
+                Type::Str { len: value.len() as u32 + 1 },
+                span,
+            ),
+        }
+    }
+
+    fn builtin_var(&mut self, cx: &mut ProbeCx, name: &str, span: Span) -> TExpr {
+        let b = |which| TExprKind::Builtin(which);
+        let (kind, ty) = match name {
+            "pid" => (b(Builtin::Pid), Type::U32),
+            "tid" => (b(Builtin::Tid), Type::U32),
+            "uid" => (b(Builtin::Uid), Type::U64),
+            "gid" => (b(Builtin::Gid), Type::U64),
+            "nsecs" => (b(Builtin::Nsecs), Type::U64),
+            "elapsed" => (b(Builtin::Elapsed), Type::U64),
+            "cpu" => (b(Builtin::Cpu), Type::U32),
+            "rand" => (b(Builtin::Rand), Type::U32),
+            "cgroup" => (b(Builtin::Cgroup), Type::U64),
+            "curtask" => (b(Builtin::CurTask), Type::U64),
+            "comm" => (TExprKind::Comm, Type::Str { len: 16 }),
+            "probe" => (TExprKind::ProbeId(cx.probe_id), Type::Probe),
+            "retval" | "func" => return self.register_var(cx, name, span),
+            "args" => {
+                self.error(
+                    Diagnostic::error(span, "`args` must be used with a field, like args->count")
+                        .with_label("needs a field"),
+                );
+                return poison(span);
+            }
+            _ => {
+                if let Some(n) = name.strip_prefix("arg").and_then(|d| d.parse::<usize>().ok()) {
+                    return self.arg_n(cx, n, span);
+                }
+                let hint = catalogue::suggest(name, Kind::Variable)
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| "variables start with `$`, maps with `@`".to_string());
+                self.error(
+                    Diagnostic::error(span, format!("unknown identifier `{name}`"))
+                        .with_label("not a builtin")
+                        .with_note(hint),
+                );
+                return poison(span);
+            }
+        };
+        texpr(kind, ty, span)
+    }
+
+    fn is_kprobe(cx: &ProbeCx) -> Option<bool> {
+        match cx.target {
+            Target::Kprobe { ret, .. } => Some(*ret),
+            _ => None,
+        }
+    }
+
+    fn arg_n(&mut self, cx: &ProbeCx, n: usize, span: Span) -> TExpr {
+        if Self::is_kprobe(cx) != Some(false) || n >= PT_REGS_ARGS.len() {
+            self.error(
+                Diagnostic::error(span, format!("arg{n} is only available in kprobes (arg0 to arg5)"))
+                    .with_label("no such argument here")
+                    .with_note("tracepoints name their arguments: args->field"),
+            );
+            return poison(span);
+        }
+        let kind = TExprKind::CtxInt {
+            off: PT_REGS_ARGS[n],
+            size: 8,
+            signed: false,
+        };
+        texpr(kind, Type::U64, span)
+    }
+
+    fn register_var(&mut self, cx: &ProbeCx, name: &str, span: Span) -> TExpr {
+        match (name, Self::is_kprobe(cx)) {
+            ("retval", Some(true)) => texpr(
+                TExprKind::CtxInt {
+                    off: PT_REGS_AX,
+                    size: 8,
+                    signed: false,
+                },
+                Type::U64,
+                span,
+            ),
+            ("func", Some(_)) => {
+                let ip = texpr(
+                    TExprKind::CtxInt {
+                        off: PT_REGS_IP,
+                        size: 8,
+                        signed: false,
+                    },
+                    Type::U64,
+                    span,
+                );
+                texpr(TExprKind::Retype(Box::new(ip)), Type::Ksym, span)
+            }
+            _ => {
+                let where_ = if name == "retval" { "kretprobes" } else { "kprobes" };
+                self.error(
+                    Diagnostic::error(span, format!("`{name}` is only available in {where_}"))
+                        .with_label("not available in this probe"),
+                );
+                poison(span)
+            }
+        }
+    }
+
+    fn field(&mut self, cx: &mut ProbeCx, base: &Expr, field: &str, span: Span) -> TExpr {
+        if !matches!(&base.kind, ExprKind::Ident(n) if n == "args") {
+            let _ = self.expr(cx, base);
+            self.error(
+                Diagnostic::error(span, "field access on kernel structures is not supported yet")
+                    .with_label("only args->field for now"),
+            );
+            return poison(span);
+        }
+        let Target::Tracepoint { category, name } = cx.target else {
+            self.error(
+                Diagnostic::error(base.span, "`args` is only available in tracepoints")
+                    .with_label("no args here"),
+            );
+            return poison(span);
+        };
+        let Some(format) = &cx.format else {
+            self.error(Diagnostic::error(span, format!("cannot read the format of tracepoint {category}:{name}")));
+            return poison(span);
+        };
+        let Some(f) = format.field(field) else {
+            let names: Vec<&str> = format.fields.iter().map(|f| f.name.as_str()).collect();
+            let best = names
+                .iter()
+                .map(|n| (catalogue::edit_distance(field, n), *n))
+                .filter(|(d, _)| *d <= 3)
+                .min()
+                .map(|(_, n)| format!("did you mean `{n}`? "))
+                .unwrap_or_default();
+            self.error(
+                Diagnostic::error(span, format!("tracepoint {category}:{name} has no field `{field}`"))
+                    .with_label("unknown field")
+                    .with_note(format!("{best}its fields: {}", names.join(", "))),
+            );
+            return poison(span);
+        };
+        match f.kind {
+            FieldKind::Int { signed } if matches!(f.size, 1 | 2 | 4 | 8) => {
+                let signed = signed && !f.is_pointer;
+                texpr(
+                    TExprKind::CtxInt {
+                        off: f.offset,
+                        size: f.size as u8,
+                        signed,
+                    },
+                    Type::Int {
+                        bits: (f.size * 8) as u8,
+                        signed,
+                    },
+                    span,
+                )
+            }
+            FieldKind::CharArray => texpr(
+                TExprKind::CtxCharArray { off: f.offset, len: f.size },
+                Type::Str { len: f.size },
+                span,
+            ),
+            FieldKind::DataLocString => texpr(
+                TExprKind::CtxDataLoc {
+                    off: f.offset,
+                    len: self.opts.strlen,
+                },
+                Type::Str { len: self.opts.strlen },
+                span,
+            ),
+            _ => {
+                self.error(
+                    Diagnostic::error(span, format!("field `{field}` ({}) cannot be read yet", f.c_type))
+                        .with_label("unsupported field type"),
+                );
+                poison(span)
+            }
+        }
+    }
+
+    fn call(&mut self, cx: &mut ProbeCx, name: &str, args: &[Expr], span: Span) -> TExpr {
+        let Some(entry) = catalogue::lookup(name) else {
+            let hint = catalogue::suggest(name, Kind::Function)
+                .map(|s| format!("did you mean `{s}`?"))
+                .unwrap_or_else(|| "see `rtrace --help` for the list of functions".to_string());
+            self.error(
+                Diagnostic::error(span, format!("unknown function `{name}`"))
+                    .with_label("unknown function")
+                    .with_note(hint),
+            );
+            return poison(span);
+        };
+        if entry.kind == Kind::Variable {
+            // `pid()` is the same as `pid`, as in current bpftrace.
+            if args.is_empty() {
+                return self.builtin_var(cx, name, span);
+            }
+        }
+        match entry.kind {
+            Kind::Aggregation => {
+                self.error(
+                    Diagnostic::error(span, format!("{name}() can only be assigned to a map, as in @x = {name}(...)"))
+                        .with_label("aggregation used as a value"),
+                );
+                return poison(span);
+            }
+            Kind::Variable => {
+                self.error(Diagnostic::error(span, format!("`{name}` takes no arguments")));
+                return poison(span);
+            }
+            Kind::Function => {}
+        }
+        self.arity(entry, args, span);
+        match name {
+            "str" => self.str_call(cx, args, span),
+            "ksym" => {
+                let Some(a) = args.first() else { return poison(span) };
+                let v = self.expr(cx, a);
+                self.want_int(&v, "the argument of ksym()");
+                texpr(TExprKind::Retype(Box::new(v)), Type::Ksym, span)
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error(span, format!("{name}() is a statement and has no value"))
+                        .with_label("used as a value"),
+                );
+                poison(span)
+            }
+        }
+    }
+
+    fn str_call(&mut self, cx: &mut ProbeCx, args: &[Expr], span: Span) -> TExpr {
+        let Some(a) = args.first() else { return poison(span) };
+        let v = self.expr(cx, a);
+        let limit = match args.get(1) {
+            Some(n) => {
+                let n = self.constant(cx, n);
+                if n < 1 {
+                    self.error(Diagnostic::error(args[1].span, "the length of str() must be at least 1"));
+                }
+                (n.max(1) as u32).min(self.opts.strlen)
+            }
+            None => self.opts.strlen,
+        };
+        if v.ty.is_str() {
+            return v; // already a string: str(comm), str($1), str(args->name)
+        }
+        self.want_int(&v, "the argument of str()");
+        let user = matches!(cx.target, Target::Tracepoint { category, .. } if category == "syscalls");
+        texpr(
+            TExprKind::ReadStr {
+                addr: Box::new(v),
+                user,
+            },
+            Type::Str { len: limit + 1 },
+            span,
+        )
+    }
+
+    fn binary(&mut self, op: BinOp, l: TExpr, r: TExpr, span: Span) -> TExpr {
+        use BinOp::*;
+        if matches!(op, Eq | Ne) && (l.ty.is_str() || r.ty.is_str()) {
+            if !(l.ty.is_str() && r.ty.is_str()) {
+                self.error(
+                    Diagnostic::error(span, format!("cannot compare {} with {}", l.ty, r.ty))
+                        .with_label("mismatched types"),
+                );
+            }
+            return texpr(
+                TExprKind::StrEq {
+                    lhs: Box::new(l),
+                    rhs: Box::new(r),
+                    negate: op == Ne,
+                },
+                Type::I64,
+                span,
+            );
+        }
+        for side in [&l, &r] {
+            if !side.ty.is_int() && !matches!(side.ty, Type::Ksym | Type::Probe) {
+                self.error(
+                    Diagnostic::error(
+                        side.span,
+                        format!("the operands of `{}` must be integers, found {}", op.symbol(), side.ty),
+                    )
+                    .with_label(format!("this is {}", side.ty)),
+                );
+                return poison(span);
+            }
+        }
+        let signed = is_signed(&l.ty) && is_signed(&r.ty);
+        let ty = Type::Int { bits: 64, signed };
+        let arith = |op| (op, ty.clone());
+        let (irop, ty) = match op {
+            LogAnd => return texpr(TExprKind::LogAnd(Box::new(l), Box::new(r)), Type::I64, span),
+            LogOr => return texpr(TExprKind::LogOr(Box::new(l), Box::new(r)), Type::I64, span),
+            Eq | Ne | Lt | Le | Gt | Ge => {
+                let cond = compare_cond(op, signed);
+                return texpr(
+                    TExprKind::Cmp {
+                        cond,
+                        lhs: Box::new(l),
+                        rhs: Box::new(r),
+                    },
+                    Type::I64,
+                    span,
+                );
+            }
+            Add => arith(ir::BinOp::Add),
+            Sub => arith(ir::BinOp::Sub),
+            Mul => arith(ir::BinOp::Mul),
+            Div => arith(if signed { ir::BinOp::SDiv } else { ir::BinOp::UDiv }),
+            Mod => arith(if signed { ir::BinOp::SRem } else { ir::BinOp::URem }),
+            BitAnd => arith(ir::BinOp::And),
+            BitOr => arith(ir::BinOp::Or),
+            BitXor => arith(ir::BinOp::Xor),
+            Shl => arith(ir::BinOp::Shl),
+            Shr => {
+                // The shift follows the left operand's signedness, as in C.
+                let s = is_signed(&l.ty);
+                (
+                    if s { ir::BinOp::AShr } else { ir::BinOp::LShr },
+                    Type::Int { bits: 64, signed: s },
+                )
+            }
+        };
+        texpr(
+            TExprKind::Binary {
+                op: irop,
+                lhs: Box::new(l),
+                rhs: Box::new(r),
+            },
+            ty,
+            span,
+        )
+    }
+
+    fn unary(&mut self, cx: &mut ProbeCx, op: UnOp, inner: &Expr, span: Span) -> TExpr {
+        let v = self.expr(cx, inner);
+        match op {
+            UnOp::Neg | UnOp::BitNot | UnOp::LogNot => {
+                self.want_int(&v, "the operand");
+                let (kind, ty) = match op {
+                    UnOp::Neg => (TExprKind::Neg(Box::new(v)), Type::I64),
+                    UnOp::BitNot => {
+                        let ty = Type::Int { bits: 64, signed: is_signed(&v.ty) };
+                        (TExprKind::BitNot(Box::new(v)), ty)
+                    }
+                    _ => (TExprKind::LogNot(Box::new(v)), Type::I64),
+                };
+                texpr(kind, ty, span)
+            }
+            UnOp::Deref | UnOp::AddrOf => {
+                self.error(
+                    Diagnostic::error(span, "pointer dereference and address-of need kernel types, not supported yet")
+                        .with_label("not supported yet"),
+                );
+                poison(span)
+            }
+        }
+    }
+
+    fn inc_dec(&mut self, cx: &mut ProbeCx, target: &Expr, increment: bool, prefix: bool, span: Span) -> TExpr {
+        let lvalue = match &target.kind {
+            ExprKind::Var(name) => {
+                let current = self.find_var(cx, name).map(|id| cx.vars[id as usize].1.clone());
+                let ty = current.unwrap_or(Type::I64);
+                LValue::Var(self.define_var(cx, name, &ty, target.span))
+            }
+            ExprKind::Map { name, keys } => {
+                let key = self.map_key(cx, name, keys, target.span);
+                let map = self.map_id(name, target.span);
+                if self.maps[map as usize].value == Type::None {
+                    self.set_map_value(map, Type::I64, span);
+                }
+                LValue::Map {
+                    map,
+                    key: key.map(Box::new),
+                }
+            }
+            _ => {
+                self.error(Diagnostic::error(target.span, "++ and -- need a variable or a map entry"));
+                return poison(span);
+            }
+        };
+        let ty = match &lvalue {
+            LValue::Var(id) => cx.vars[*id as usize].1.clone(),
+            LValue::Map { map, .. } => self.maps[*map as usize].value.clone(),
+        };
+        if !ty.is_int() {
+            self.error(Diagnostic::error(span, format!("++ and -- need an integer, found {ty}")));
+        }
+        texpr(
+            TExprKind::IncDec {
+                target: lvalue,
+                increment,
+                prefix,
+            },
+            ty,
+            span,
+        )
+    }
+}
+
+fn is_signed(t: &Type) -> bool {
+    matches!(t, Type::Int { signed: true, .. })
+}
+
+fn compare_cond(op: BinOp, signed: bool) -> Cond {
+    match (op, signed) {
+        (BinOp::Eq, _) => Cond::Eq,
+        (BinOp::Ne, _) => Cond::Ne,
+        (BinOp::Lt, true) => Cond::SLt,
+        (BinOp::Le, true) => Cond::SLe,
+        (BinOp::Gt, true) => Cond::SGt,
+        (BinOp::Ge, true) => Cond::SGe,
+        (BinOp::Lt, false) => Cond::ULt,
+        (BinOp::Le, false) => Cond::ULe,
+        (BinOp::Gt, false) => Cond::UGt,
+        _ => Cond::UGe,
+    }
+}
+
+/// The common type of two values stored in one place (variable, map, branch):
+/// integers keep the first type, strings take the larger capacity, tuples unify
+/// element-wise.
+pub fn unify(a: &Type, b: &Type) -> Option<Type> {
+    match (a, b) {
+        (Type::Int { .. }, Type::Int { .. }) => Some(a.clone()),
+        (Type::Str { len: x }, Type::Str { len: y }) => Some(Type::Str { len: *x.max(y) }),
+        (Type::Tuple(x), Type::Tuple(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| unify(p, q))
+            .collect::<Option<Vec<_>>>()
+            .map(Type::Tuple),
+        _ if a == b => Some(a.clone()),
+        _ => None,
+    }
+}
+
+fn agg_type(f: AggFunc) -> Type {
+    match f {
+        AggFunc::Count => Type::Count,
+        AggFunc::Sum => Type::Sum,
+        AggFunc::Avg => Type::Avg,
+        AggFunc::Min => Type::Min,
+        AggFunc::Max => Type::Max,
+        AggFunc::Stats => Type::Stats,
+        AggFunc::Hist => Type::Hist,
+        AggFunc::Lhist { min, max, step } => Type::Lhist { min, max, step },
+    }
+}
+
+/// Integer type names accepted in casts and `sizeof`.
+pub fn int_type_named(name: &str) -> Option<Type> {
+    let (bits, signed) = match name {
+        "int8" | "int8_t" | "s8" | "char" | "signed char" => (8, true),
+        "uint8" | "uint8_t" | "u8" | "unsigned char" | "bool" => (8, false),
+        "int16" | "int16_t" | "s16" | "short" => (16, true),
+        "uint16" | "uint16_t" | "u16" | "unsigned short" => (16, false),
+        "int32" | "int32_t" | "s32" | "int" => (32, true),
+        "uint32" | "uint32_t" | "u32" | "unsigned int" | "unsigned" => (32, false),
+        "int64" | "int64_t" | "s64" | "long" | "long long" => (64, true),
+        "uint64" | "uint64_t" | "u64" | "unsigned long" | "unsigned long long" | "size_t" => {
+            (64, false)
+        }
+        _ => return None,
+    };
+    Some(Type::Int { bits, signed })
+}
+
+/// Positional parameters that look like integers are integers.
+fn parse_int(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Some(h) = s.strip_prefix("0x") {
+        return i64::from_str_radix(h, 16).ok();
+    }
+    s.parse().ok()
+}
+
+/// The number of arguments a printf format consumes must match the call.
+fn printf_arity(format: &str, given: usize) -> Result<(), String> {
+    let mut wanted = 0;
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        if chars.peek() == Some(&'%') {
+            chars.next();
+            continue;
+        }
+        wanted += 1;
+    }
+    if wanted == given {
+        Ok(())
+    } else {
+        Err(format!("printf format needs {wanted} argument(s) but {given} were given"))
+    }
+}

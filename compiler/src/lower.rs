@@ -1,0 +1,820 @@
+//! Lowering: the typed program → IR, one `ir::Function` per typed probe (same
+//! order), plus map specs and the event ring buffer.
+//!
+//! Conventions that keep both back ends simple:
+//! - a vreg is used only in the block that defines it; values that cross blocks
+//!   (variables, `&&`/`||`/`?:` results, operands around control flow) go through
+//!   stack slots;
+//! - integers are kept normalised in vregs: sign- or zero-extended to 64 bits
+//!   according to their type;
+//! - unreachable blocks are removed at the end (the verifier rejects dead code).
+
+use crate::ir::{self, AggOp, BlockId, Cond, Context, Function, Inst, MapKind, MapSpec, Mem, Operand, Term, VReg};
+use crate::probes::Target;
+use crate::typed::*;
+use rtrace_stdlib::types::{round8, tuple_layout, Type, HIST_BUCKETS};
+
+/// Maximum entries of a keyed map (bpftrace's `BPFTRACE_MAP_KEYS_MAX` default).
+pub const MAP_KEYS_MAX: u32 = 4096;
+/// Ring buffer size for events: large enough that printf bursts are not lost.
+pub const RINGBUF_BYTES: u32 = 1 << 20;
+
+/// The lowered module; `module.functions[i]` implements `program.probes[i]`, and
+/// the ring buffer is the last map.
+pub fn lower(program: &TypedProgram) -> ir::Module {
+    let mut maps: Vec<MapSpec> = program.maps.iter().map(map_spec).collect();
+    maps.push(MapSpec {
+        name: ".events".to_string(),
+        kind: MapKind::RingBuf,
+        key_size: 0,
+        value_size: 0,
+        max_entries: RINGBUF_BYTES,
+        key_type: Type::None,
+        value_type: Type::None,
+    });
+    let functions = program
+        .probes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| FnLower::lower_probe(&maps, i, p))
+        .collect();
+    ir::Module {
+        maps,
+        events: program.events.clone(),
+        functions,
+    }
+}
+
+/// Number of lhist buckets: underflow, `(max - min) / step` ranges, overflow.
+pub fn lhist_bucket_count(min: i64, max: i64, step: i64) -> u32 {
+    ((max - min) / step) as u32 + 2
+}
+
+fn map_spec(decl: &MapDecl) -> MapSpec {
+    let keyless = decl.key == Type::None;
+    let user_key = round8(decl.key.size());
+    let (kind, key_size, max_entries) = match (&decl.value, keyless) {
+        (Type::Hist, true) => (MapKind::PerCpuArray, 4, HIST_BUCKETS),
+        (Type::Lhist { min, max, step }, true) => {
+            (MapKind::PerCpuArray, 4, lhist_bucket_count(*min, *max, *step))
+        }
+        (Type::Hist | Type::Lhist { .. }, false) => (MapKind::PerCpuHash, user_key + 8, MAP_KEYS_MAX),
+        (v, true) if v.is_aggregation() => (MapKind::PerCpuArray, 4, 1),
+        (v, false) if v.is_aggregation() => (MapKind::PerCpuHash, user_key, MAP_KEYS_MAX),
+        (_, true) => (MapKind::Hash, 8, 1),
+        (_, false) => (MapKind::Hash, user_key, MAP_KEYS_MAX),
+    };
+    MapSpec {
+        name: decl.name.clone(),
+        kind,
+        key_size,
+        value_size: round8(decl.value.size()).max(8),
+        max_entries,
+        key_type: decl.key.clone(),
+        value_type: decl.value.clone(),
+    }
+}
+
+/// A lowered value: a normalised integer in a vreg, or bytes in a slot.
+#[derive(Clone, Copy, Debug)]
+enum Val {
+    Scalar(VReg),
+    Mem(Mem),
+}
+
+struct FnLower<'a> {
+    maps: &'a [MapSpec],
+    f: Function,
+    cur: BlockId,
+    vars: Vec<Mem>,
+    var_types: Vec<Type>,
+    /// (continue target, break target) of the enclosing loops.
+    loops: Vec<(BlockId, BlockId)>,
+}
+
+fn function_name(index: usize, target: &Target) -> String {
+    let hint: String = match target {
+        Target::Begin => "begin".into(),
+        Target::End => "end".into(),
+        Target::Interval { .. } => "interval".into(),
+        Target::Tracepoint { name, .. } => name.clone(),
+        Target::Profile { .. } => "profile".into(),
+        Target::Software { event, .. } | Target::Hardware { event, .. } => event.clone(),
+        Target::Kprobe { function, .. } => function.clone(),
+    };
+    let clean: String = hint
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let mut name = format!("rtp{index}_{clean}");
+    name.truncate(15);
+    name
+}
+
+fn context_of(target: &Target) -> Context {
+    match target {
+        Target::Begin | Target::End | Target::Interval { .. } => Context::User,
+        Target::Tracepoint { .. } => Context::Tracepoint,
+        Target::Profile { .. } | Target::Software { .. } | Target::Hardware { .. } => Context::PerfEvent,
+        Target::Kprobe { .. } => Context::Kprobe,
+    }
+}
+
+fn fits_imm(v: i64) -> bool {
+    i32::try_from(v).is_ok()
+}
+
+/// Whether lowering `e` creates blocks (so vregs computed before it must be spilled).
+fn has_control_flow(e: &TExpr) -> bool {
+    use TExprKind::*;
+    match &e.kind {
+        LogAnd(..) | LogOr(..) | Ternary { .. } => true,
+        MapValue { key, .. } => key.as_deref().is_some_and(has_control_flow),
+        Binary { lhs, rhs, .. } | Cmp { lhs, rhs, .. } | StrEq { lhs, rhs, .. } => {
+            has_control_flow(lhs) || has_control_flow(rhs)
+        }
+        LogNot(x) | Neg(x) | BitNot(x) | Retype(x) => has_control_flow(x),
+        Cast { expr, .. } | TupleField { expr, .. } => has_control_flow(expr),
+        ReadStr { addr, .. } => has_control_flow(addr),
+        Tuple(xs) => xs.iter().any(has_control_flow),
+        IncDec { target: LValue::Map { key, .. }, .. } => key.as_deref().is_some_and(has_control_flow),
+        _ => false,
+    }
+}
+
+impl<'a> FnLower<'a> {
+    fn lower_probe(maps: &'a [MapSpec], index: usize, p: &TypedProbe) -> Function {
+        let mut l = FnLower {
+            maps,
+            f: Function::new(function_name(index, &p.target), context_of(&p.target)),
+            cur: 0,
+            vars: Vec::new(),
+            var_types: p.vars.clone(),
+            loops: Vec::new(),
+        };
+        for ty in &p.vars {
+            let slot = l.f.new_slot(round8(ty.size()).max(8));
+            l.vars.push(Mem::at(slot, 0));
+        }
+        if let Some(pred) = &p.predicate {
+            let cond = l.scalar(pred);
+            let body = l.f.new_block();
+            let exit = l.f.new_block();
+            l.terminate(Term::Branch { cond, then: body, els: exit });
+            l.cur = body;
+        }
+        l.stmts(&p.body);
+        l.terminate(Term::Return);
+        prune_unreachable(&mut l.f);
+        l.f
+    }
+
+    // ---- emission helpers ----
+
+    fn emit(&mut self, inst: Inst) {
+        self.f.blocks[self.cur as usize].insts.push(inst);
+    }
+
+    fn terminate(&mut self, term: Term) {
+        self.f.blocks[self.cur as usize].term = term;
+    }
+
+    /// Start a fresh block after a jump (code after `return`, `break`, …).
+    fn continue_in_new_block(&mut self) {
+        self.cur = self.f.new_block();
+    }
+
+    fn vreg(&mut self) -> VReg {
+        self.f.new_vreg()
+    }
+
+    fn constant(&mut self, value: i64) -> VReg {
+        let dst = self.vreg();
+        self.emit(Inst::Const { dst, value });
+        dst
+    }
+
+    fn temp(&mut self, size: u32) -> Mem {
+        let slot = self.f.new_slot(round8(size).max(8));
+        Mem::at(slot, 0)
+    }
+
+    fn load64(&mut self, mem: Mem) -> VReg {
+        let dst = self.vreg();
+        self.emit(Inst::Load { dst, mem, size: 8, signed: false });
+        dst
+    }
+
+    fn store64(&mut self, mem: Mem, src: VReg) {
+        self.emit(Inst::Store { mem, src: Operand::Reg(src), size: 8 });
+    }
+
+    fn bin(&mut self, op: ir::BinOp, a: VReg, b: Operand) -> VReg {
+        let dst = self.vreg();
+        self.emit(Inst::Bin { dst, op, a, b });
+        dst
+    }
+
+    fn cmp(&mut self, cond: Cond, a: VReg, b: Operand) -> VReg {
+        let dst = self.vreg();
+        self.emit(Inst::Cmp { dst, cond, a, b });
+        dst
+    }
+
+    // ---- statements ----
+
+    fn stmts(&mut self, stmts: &[TStmt]) {
+        for s in stmts {
+            self.stmt(s);
+        }
+    }
+
+    fn stmt(&mut self, s: &TStmt) {
+        match s {
+            TStmt::Expr(e) => {
+                self.value(e);
+            }
+            TStmt::Assign { target, value } => self.assign(target, value),
+            TStmt::Agg { map, key, func, value } => self.aggregate(*map, key.as_ref(), *func, value.as_ref()),
+            TStmt::Emit { event, args } => self.emit_event(*event, args),
+            TStmt::Exit { event, code } => {
+                self.emit_event(*event, std::slice::from_ref(code));
+                self.terminate(Term::Return);
+                self.continue_in_new_block();
+            }
+            TStmt::Delete { map, key } => {
+                let key = self.map_key(*map, key.as_ref());
+                self.emit(Inst::MapDelete { map: *map, key });
+            }
+            TStmt::If { cond, then, els } => {
+                let c = self.scalar(cond);
+                let (bt, be, join) = (self.f.new_block(), self.f.new_block(), self.f.new_block());
+                self.terminate(Term::Branch { cond: c, then: bt, els: be });
+                self.cur = bt;
+                self.stmts(then);
+                self.terminate(Term::Jump(join));
+                self.cur = be;
+                self.stmts(els);
+                self.terminate(Term::Jump(join));
+                self.cur = join;
+            }
+            TStmt::While { cond, body } => {
+                let (head, bb, exit) = (self.f.new_block(), self.f.new_block(), self.f.new_block());
+                self.terminate(Term::Jump(head));
+                self.cur = head;
+                let c = self.scalar(cond);
+                self.terminate(Term::Branch { cond: c, then: bb, els: exit });
+                self.cur = bb;
+                self.loops.push((head, exit));
+                self.stmts(body);
+                self.loops.pop();
+                self.terminate(Term::Jump(head));
+                self.cur = exit;
+            }
+            TStmt::Unroll { count, body } => {
+                for _ in 0..*count {
+                    self.stmts(body);
+                }
+            }
+            TStmt::Break | TStmt::Continue => {
+                if let Some(&(cont, brk)) = self.loops.last() {
+                    let to = if matches!(s, TStmt::Break) { brk } else { cont };
+                    self.terminate(Term::Jump(to));
+                    self.continue_in_new_block();
+                }
+            }
+            TStmt::Return => {
+                self.terminate(Term::Return);
+                self.continue_in_new_block();
+            }
+        }
+    }
+
+    fn assign(&mut self, target: &LValue, value: &TExpr) {
+        match target {
+            LValue::Var(id) => {
+                let (mem, ty) = (self.vars[*id as usize], self.var_types[*id as usize].clone());
+                self.lower_into(mem, &ty, value);
+            }
+            LValue::Map { map, key } => {
+                let spec = &self.maps[*map as usize];
+                let (value_ty, value_size) = (spec.value_type.clone(), spec.value_size);
+                let key = self.map_key(*map, key.as_deref());
+                let src = self.temp(value_size);
+                self.lower_into(src, &value_ty, value);
+                self.emit(Inst::MapWrite { map: *map, key, src });
+            }
+        }
+    }
+
+    fn aggregate(&mut self, map: ir::MapId, key: Option<&TExpr>, func: AggFunc, value: Option<&TExpr>) {
+        // The key goes to memory first, so the value and bucket vregs never cross blocks.
+        let bucketed = matches!(func, AggFunc::Hist | AggFunc::Lhist { .. });
+        let key_mem = self.map_key(map, key);
+        let val = match value {
+            Some(v) => Operand::Reg(self.scalar(v)),
+            None => Operand::Imm(0),
+        };
+        let op = match func {
+            AggFunc::Count | AggFunc::Hist | AggFunc::Lhist { .. } => AggOp::Count,
+            AggFunc::Sum | AggFunc::Avg | AggFunc::Stats => AggOp::Add,
+            AggFunc::Min => AggOp::Min,
+            AggFunc::Max => AggOp::Max,
+        };
+        if !bucketed {
+            self.emit(Inst::MapAgg { map, key: key_mem, op, val });
+            return;
+        }
+        let bucket = match func {
+            AggFunc::Lhist { min, max, step } => self.lhist_bucket(val, min, max, step),
+            _ => self.hist_bucket(val),
+        };
+        let key_mem = match key_mem {
+            Some(mem) => {
+                let key_size = self.maps[map as usize].key_size;
+                self.store64(mem.offset(key_size - 8), bucket);
+                mem
+            }
+            None => {
+                let mem = self.temp(8);
+                self.emit(Inst::Store { mem, src: Operand::Reg(bucket), size: 4 });
+                mem
+            }
+        };
+        self.emit(Inst::MapAgg { map, key: Some(key_mem), op, val: Operand::Imm(0) });
+    }
+
+    /// log2 bucket: 0 for negative values, 1 for 0, 2 + floor(log2 v) otherwise
+    /// (the index `rtrace_stdlib::buckets` prints as `(..., 0)`, `[0]`, `[1]`, `[2, 4)` …).
+    /// The log2 is a binary search over shifts with branches, which is shorter
+    /// than a branch-free sequence in eBPF.
+    fn hist_bucket(&mut self, val: Operand) -> VReg {
+        let Operand::Reg(v) = val else { unreachable!("hist always has a value") };
+        // 1 for zero, 0 for negative values; positive values take the log path.
+        let result = self.cmp(Cond::Eq, v, Operand::Imm(0));
+        let positive = self.cmp(Cond::SGt, v, Operand::Imm(0));
+        let (log, join) = (self.f.new_block(), self.f.new_block());
+        self.terminate(Term::Branch { cond: positive, then: log, els: join });
+
+        self.cur = log;
+        self.emit(Inst::Const { dst: result, value: 2 });
+        let x = self.vreg();
+        self.emit(Inst::Mov { dst: x, src: v });
+        for shift in [32i64, 16, 8, 4, 2, 1] {
+            let bound = (1i64 << shift) - 1;
+            let b = if fits_imm(bound) { Operand::Imm(bound) } else { Operand::Reg(self.constant(bound)) };
+            let above = self.cmp(Cond::UGt, x, b);
+            let (step, next) = (self.f.new_block(), self.f.new_block());
+            self.terminate(Term::Branch { cond: above, then: step, els: next });
+            self.cur = step;
+            self.emit(Inst::Bin { dst: x, op: ir::BinOp::LShr, a: x, b: Operand::Imm(shift) });
+            self.emit(Inst::Bin { dst: result, op: ir::BinOp::Add, a: result, b: Operand::Imm(shift) });
+            self.terminate(Term::Jump(next));
+            self.cur = next;
+        }
+        self.terminate(Term::Jump(join));
+        self.cur = join;
+        result
+    }
+
+    /// Linear bucket: 0 below `min`, 1 + (v - min) / step inside, last at or above `max`.
+    fn lhist_bucket(&mut self, val: Operand, min: i64, max: i64, step: i64) -> VReg {
+        let Operand::Reg(v) = val else { unreachable!("lhist always has a value") };
+        let last = lhist_bucket_count(min, max, step) as i64 - 1;
+        let imm = |l: &mut Self, x: i64| if fits_imm(x) { Operand::Imm(x) } else { Operand::Reg(l.constant(x)) };
+        let (min_op, max_op, step_op) = (imm(self, min), imm(self, max), imm(self, step));
+        let below = self.cmp(Cond::SLt, v, min_op);
+        let above = self.cmp(Cond::SGe, v, max_op);
+        let off = self.bin(ir::BinOp::Sub, v, min_op);
+        let idx = self.bin(ir::BinOp::SDiv, off, step_op);
+        let idx = self.bin(ir::BinOp::Add, idx, Operand::Imm(1));
+        // Buckets past `last - 1` (when step does not divide the range) stay in range.
+        let idx_cap = self.cmp(Cond::SGt, idx, Operand::Imm(last - 1));
+        let over = self.bin(ir::BinOp::Or, above, Operand::Reg(idx_cap));
+        let outside = self.bin(ir::BinOp::Or, below, Operand::Reg(over));
+        let inside = self.bin(ir::BinOp::Xor, outside, Operand::Imm(1));
+        let in_idx = self.bin(ir::BinOp::Mul, idx, Operand::Reg(inside));
+        let above_only = self.bin(ir::BinOp::Xor, below, Operand::Imm(1));
+        let over_and_not_below = self.bin(ir::BinOp::And, over, Operand::Reg(above_only));
+        let over_idx = self.bin(ir::BinOp::Mul, over_and_not_below, Operand::Imm(last));
+        self.bin(ir::BinOp::Add, in_idx, Operand::Reg(over_idx))
+    }
+
+    /// Build the key of `map` in a slot. Per-CPU arrays have no key here (`None`:
+    /// index 0, or the caller adds the bucket index); hist keys leave their last
+    /// 8 bytes for the bucket.
+    fn map_key(&mut self, map: ir::MapId, key: Option<&TExpr>) -> Option<Mem> {
+        let spec = &self.maps[map as usize];
+        let (kind, key_ty, key_size) = (spec.kind, spec.key_type.clone(), spec.key_size);
+        if kind == MapKind::PerCpuArray {
+            return None;
+        }
+        let mem = self.temp(key_size);
+        match key {
+            Some(k) => {
+                zero_padding(self, mem, &key_ty);
+                self.lower_into(mem, &key_ty, k);
+            }
+            None => self.emit(Inst::Store { mem, src: Operand::Imm(0), size: 8 }),
+        }
+        Some(mem)
+    }
+
+    fn emit_event(&mut self, event: EventId, args: &[TExpr]) {
+        let types: Vec<Type> = args.iter().map(|a| a.ty.clone()).collect();
+        let (offsets, size) = tuple_layout(&types);
+        let rec = self.temp(8 + size);
+        let id = self.constant(event as i64);
+        self.store64(rec, id);
+        for ((a, off), ty) in args.iter().zip(offsets).zip(&types) {
+            self.lower_into(rec.offset(8 + off), ty, a);
+        }
+        self.emit(Inst::Emit { mem: rec, len: 8 + size });
+    }
+
+    /// Store `v` (of type `src_ty`) at `dst` laid out as `dst_ty`: strings are
+    /// truncated or NUL-padded, tuples converted field by field.
+    fn store_into(&mut self, dst: Mem, dst_ty: &Type, v: Val, src_ty: &Type) {
+        match (dst_ty, src_ty, v) {
+            (Type::Str { len: d }, Type::Str { len: s }, Val::Mem(src)) => {
+                let n = (*d).min(*s);
+                if n > 0 {
+                    self.emit(Inst::Copy { dst, src, len: n });
+                }
+                if d > s {
+                    self.emit(Inst::Zero { mem: dst.offset(n), len: d - n });
+                } else if s > d {
+                    self.emit(Inst::Store { mem: dst.offset(d - 1), src: Operand::Imm(0), size: 1 });
+                }
+            }
+            (Type::Tuple(dt), Type::Tuple(st), Val::Mem(src)) => {
+                let (doffs, _) = tuple_layout(dt);
+                let (soffs, _) = tuple_layout(st);
+                for i in 0..dt.len() {
+                    let field = match &st[i] {
+                        Type::Str { .. } | Type::Tuple(_) => Val::Mem(src.offset(soffs[i])),
+                        _ => Val::Scalar(self.load64(src.offset(soffs[i]))),
+                    };
+                    self.store_into(dst.offset(doffs[i]), &dt[i], field, &st[i]);
+                }
+            }
+            (_, _, Val::Scalar(r)) => self.store64(dst, r),
+            (_, _, Val::Mem(src)) => {
+                let len = src_ty.size().min(dst_ty.size());
+                self.emit(Inst::Copy { dst, src, len });
+            }
+        }
+    }
+
+    /// Lower `e` straight into `dst` (laid out as `dst_ty`): strings that a helper
+    /// writes (comm, str()) land in place instead of going through a copy.
+    fn lower_into(&mut self, dst: Mem, dst_ty: &Type, e: &TExpr) {
+        match (&e.kind, dst_ty) {
+            (TExprKind::Comm, Type::Str { len: 16 }) => self.emit(Inst::Comm { dst }),
+            (TExprKind::ReadStr { addr, user }, Type::Str { len }) if *len == e.ty.size() => {
+                let a = self.scalar(addr);
+                self.emit(Inst::ReadStr { dst, len: *len, addr: a, user: *user });
+            }
+            _ => {
+                let v = self.value(e);
+                self.store_into(dst, dst_ty, v, &e.ty);
+            }
+        }
+    }
+
+    // ---- expressions ----
+
+    fn scalar(&mut self, e: &TExpr) -> VReg {
+        match self.value(e) {
+            Val::Scalar(r) => r,
+            Val::Mem(m) => self.load64(m),
+        }
+    }
+
+    /// Lower `e` when a vreg computed earlier must survive it: spill around control flow.
+    fn scalar_after(&mut self, keep: VReg, e: &TExpr) -> (VReg, VReg) {
+        if !has_control_flow(e) {
+            let v = self.scalar(e);
+            return (keep, v);
+        }
+        let spill = self.temp(8);
+        self.store64(spill, keep);
+        let v = self.scalar(e);
+        let tmp = self.temp(8);
+        self.store64(tmp, v);
+        let kept = self.load64(spill);
+        let v = self.load64(tmp);
+        (kept, v)
+    }
+
+    fn value(&mut self, e: &TExpr) -> Val {
+        use TExprKind::*;
+        let scalar = |r| Val::Scalar(r);
+        match &e.kind {
+            Int(v) => scalar(self.constant(*v)),
+            Str(bytes) => {
+                let mem = self.temp(bytes.len() as u32 + 1);
+                self.store_bytes(mem, bytes, round8(bytes.len() as u32 + 1));
+                Val::Mem(mem)
+            }
+            Var(id) => {
+                let mem = self.vars[*id as usize];
+                match &self.var_types[*id as usize] {
+                    Type::Str { .. } | Type::Tuple(_) => Val::Mem(mem),
+                    _ => scalar(self.load64(mem)),
+                }
+            }
+            MapValue { map, key } => self.map_value(*map, key.as_deref(), &e.ty),
+            Builtin(which) => {
+                let dst = self.vreg();
+                self.emit(Inst::Builtin { dst, which: *which });
+                scalar(dst)
+            }
+            Comm => {
+                let mem = self.temp(16);
+                self.emit(Inst::Comm { dst: mem });
+                Val::Mem(mem)
+            }
+            ProbeId(id) => scalar(self.constant(*id as i64)),
+            CtxInt { off, size, signed } => {
+                let dst = self.vreg();
+                self.emit(Inst::CtxLoad { dst, off: *off, size: *size, signed: *signed });
+                scalar(dst)
+            }
+            CtxCharArray { off, len } => {
+                let mem = self.temp(*len);
+                let addr = self.vreg();
+                self.emit(Inst::CtxAddr { dst: addr, off: *off });
+                self.emit(Inst::ReadStr { dst: mem, len: *len, addr, user: false });
+                Val::Mem(mem)
+            }
+            CtxDataLoc { off, len } => {
+                let loc = self.vreg();
+                self.emit(Inst::CtxLoad { dst: loc, off: *off, size: 4, signed: false });
+                let rel = self.bin(ir::BinOp::And, loc, Operand::Imm(0xffff));
+                let base = self.vreg();
+                self.emit(Inst::CtxAddr { dst: base, off: 0 });
+                let addr = self.bin(ir::BinOp::Add, base, Operand::Reg(rel));
+                let mem = self.temp(*len);
+                self.emit(Inst::ReadStr { dst: mem, len: *len, addr, user: false });
+                Val::Mem(mem)
+            }
+            Binary { op, lhs, rhs } => {
+                let a = self.scalar(lhs);
+                if let TExprKind::Int(k) = rhs.kind {
+                    if fits_imm(k) {
+                        return scalar(self.bin(*op, a, Operand::Imm(k)));
+                    }
+                }
+                let (a, b) = self.scalar_after(a, rhs);
+                scalar(self.bin(*op, a, Operand::Reg(b)))
+            }
+            Cmp { cond, lhs, rhs } => {
+                let a = self.scalar(lhs);
+                if let TExprKind::Int(k) = rhs.kind {
+                    if fits_imm(k) {
+                        return scalar(self.cmp(*cond, a, Operand::Imm(k)));
+                    }
+                }
+                let (a, b) = self.scalar_after(a, rhs);
+                scalar(self.cmp(*cond, a, Operand::Reg(b)))
+            }
+            StrEq { lhs, rhs, negate } => {
+                let (Val::Mem(a), Val::Mem(b)) = (self.value(lhs), self.value(rhs)) else {
+                    unreachable!("strings are in memory")
+                };
+                let len = lhs.ty.size().min(rhs.ty.size());
+                let dst = self.vreg();
+                self.emit(Inst::StrEq { dst, a, b, len });
+                if *negate {
+                    scalar(self.bin(ir::BinOp::Xor, dst, Operand::Imm(1)))
+                } else {
+                    scalar(dst)
+                }
+            }
+            LogAnd(a, b) => scalar(self.short_circuit(a, b, true)),
+            LogOr(a, b) => scalar(self.short_circuit(a, b, false)),
+            LogNot(x) => {
+                let v = self.scalar(x);
+                scalar(self.cmp(Cond::Eq, v, Operand::Imm(0)))
+            }
+            Neg(x) => {
+                let v = self.scalar(x);
+                let dst = self.vreg();
+                self.emit(Inst::Neg { dst, src: v });
+                scalar(dst)
+            }
+            BitNot(x) => {
+                let v = self.scalar(x);
+                let dst = self.vreg();
+                self.emit(Inst::Not { dst, src: v });
+                scalar(dst)
+            }
+            Ternary { cond, then, els } => self.ternary(cond, then, els, &e.ty),
+            Cast { expr, bits, signed } => {
+                let v = self.scalar(expr);
+                if *bits >= 64 {
+                    return scalar(v);
+                }
+                let dst = self.vreg();
+                self.emit(Inst::Ext { dst, src: v, bits: *bits, signed: *signed });
+                scalar(dst)
+            }
+            Tuple(elems) => {
+                let (offs, size) = tuple_layout(&elems.iter().map(|x| x.ty.clone()).collect::<Vec<_>>());
+                let mem = self.temp(size);
+                for (x, off) in elems.iter().zip(offs) {
+                    self.lower_into(mem.offset(off), &x.ty, x);
+                }
+                Val::Mem(mem)
+            }
+            TupleField { expr, index } => {
+                let Val::Mem(m) = self.value(expr) else { unreachable!("tuples are in memory") };
+                let Type::Tuple(fields) = &expr.ty else { unreachable!("checked tuple") };
+                let (offs, _) = tuple_layout(fields);
+                let field = m.offset(offs[*index as usize]);
+                match &fields[*index as usize] {
+                    Type::Str { .. } | Type::Tuple(_) => Val::Mem(field),
+                    _ => scalar(self.load64(field)),
+                }
+            }
+            ReadStr { addr, user } => {
+                let a = self.scalar(addr);
+                let len = e.ty.size();
+                let mem = self.temp(len);
+                self.emit(Inst::ReadStr { dst: mem, len, addr: a, user: *user });
+                Val::Mem(mem)
+            }
+            Retype(x) => self.value(x),
+            IncDec { target, increment, prefix } => scalar(self.inc_dec(target, *increment, *prefix, &e.ty)),
+        }
+    }
+
+    fn store_bytes(&mut self, mem: Mem, bytes: &[u8], total: u32) {
+        let mut padded = bytes.to_vec();
+        padded.resize(total as usize, 0);
+        for (i, chunk) in padded.chunks(8).enumerate() {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            let v = i64::from_le_bytes(word);
+            let src = if fits_imm(v) { Operand::Imm(v) } else { Operand::Reg(self.constant(v)) };
+            self.emit(Inst::Store { mem: mem.offset(i as u32 * 8), src, size: 8 });
+        }
+    }
+
+    fn map_value(&mut self, map: ir::MapId, key: Option<&TExpr>, ty: &Type) -> Val {
+        let spec = &self.maps[map as usize];
+        let (value_ty, value_size) = (spec.value_type.clone(), spec.value_size);
+        let key = self.map_key(map, key);
+        let dst = self.temp(value_size);
+        self.emit(Inst::MapRead { map, key, dst, found: None });
+        match value_ty {
+            Type::Avg => {
+                let total = self.load64(dst);
+                let count = self.load64(dst.offset(8));
+                Val::Scalar(self.bin(ir::BinOp::SDiv, total, Operand::Reg(count)))
+            }
+            Type::Str { .. } | Type::Tuple(_) => Val::Mem(dst),
+            _ => {
+                let _ = ty;
+                Val::Scalar(self.load64(dst))
+            }
+        }
+    }
+
+    fn short_circuit(&mut self, a: &TExpr, b: &TExpr, and: bool) -> VReg {
+        let result = self.temp(8);
+        let va = self.scalar(a);
+        let ta = self.cmp(Cond::Ne, va, Operand::Imm(0));
+        self.store64(result, ta);
+        let (eval_b, join) = (self.f.new_block(), self.f.new_block());
+        let term = if and {
+            Term::Branch { cond: ta, then: eval_b, els: join }
+        } else {
+            Term::Branch { cond: ta, then: join, els: eval_b }
+        };
+        self.terminate(term);
+        self.cur = eval_b;
+        let vb = self.scalar(b);
+        let tb = self.cmp(Cond::Ne, vb, Operand::Imm(0));
+        self.store64(result, tb);
+        self.terminate(Term::Jump(join));
+        self.cur = join;
+        self.load64(result)
+    }
+
+    fn ternary(&mut self, cond: &TExpr, then: &TExpr, els: &TExpr, ty: &Type) -> Val {
+        let result = self.temp(ty.size());
+        let c = self.scalar(cond);
+        let (bt, be, join) = (self.f.new_block(), self.f.new_block(), self.f.new_block());
+        self.terminate(Term::Branch { cond: c, then: bt, els: be });
+        for (block, arm) in [(bt, then), (be, els)] {
+            self.cur = block;
+            let v = self.value(arm);
+            self.store_into(result, ty, v, &arm.ty);
+            self.terminate(Term::Jump(join));
+        }
+        self.cur = join;
+        match ty {
+            Type::Str { .. } | Type::Tuple(_) => Val::Mem(result),
+            _ => Val::Scalar(self.load64(result)),
+        }
+    }
+
+    fn inc_dec(&mut self, target: &LValue, increment: bool, prefix: bool, ty: &Type) -> VReg {
+        let delta = if increment { 1 } else { -1 };
+        match target {
+            LValue::Var(id) => {
+                let mem = self.vars[*id as usize];
+                let old = self.load64(mem);
+                let new = self.bin(ir::BinOp::Add, old, Operand::Imm(delta));
+                let new = self.normalise(new, ty);
+                self.store64(mem, new);
+                if prefix { new } else { old }
+            }
+            LValue::Map { map, key } => {
+                let value_size = self.maps[*map as usize].value_size;
+                let key = self.map_key(*map, key.as_deref());
+                let cell = self.temp(value_size);
+                self.emit(Inst::MapRead { map: *map, key, dst: cell, found: None });
+                let old = self.load64(cell);
+                let new = self.bin(ir::BinOp::Add, old, Operand::Imm(delta));
+                let new = self.normalise(new, ty);
+                self.store64(cell, new);
+                self.emit(Inst::MapWrite { map: *map, key, src: cell });
+                if prefix { new } else { old }
+            }
+        }
+    }
+
+    /// Keep a narrow integer normalised after arithmetic that may overflow it.
+    fn normalise(&mut self, v: VReg, ty: &Type) -> VReg {
+        match ty {
+            Type::Int { bits, signed } if *bits < 64 => {
+                let dst = self.vreg();
+                self.emit(Inst::Ext { dst, src: v, bits: *bits, signed: *signed });
+                dst
+            }
+            _ => v,
+        }
+    }
+}
+
+/// Zero the padding after strings inside a key so equal keys hash equal.
+fn zero_padding(l: &mut FnLower, mem: Mem, ty: &Type) {
+    match ty {
+        Type::Str { len } if len % 8 != 0 => {
+            l.emit(Inst::Zero { mem: mem.offset(*len), len: round8(*len) - len });
+        }
+        Type::Tuple(fields) => {
+            let (offs, _) = tuple_layout(fields);
+            for (f, off) in fields.iter().zip(offs) {
+                zero_padding(l, mem.offset(off), f);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Remove blocks not reachable from the entry and renumber the rest.
+fn prune_unreachable(f: &mut Function) {
+    let n = f.blocks.len();
+    let mut reachable = vec![false; n];
+    let mut stack = vec![0usize];
+    while let Some(b) = stack.pop() {
+        if std::mem::replace(&mut reachable[b], true) {
+            continue;
+        }
+        match f.blocks[b].term {
+            Term::Jump(t) => stack.push(t as usize),
+            Term::Branch { then, els, .. } => stack.extend([then as usize, els as usize]),
+            Term::Return => {}
+        }
+    }
+    let mut new_index = vec![0u32; n];
+    let mut next = 0;
+    for i in 0..n {
+        if reachable[i] {
+            new_index[i] = next;
+            next += 1;
+        }
+    }
+    let blocks = std::mem::take(&mut f.blocks);
+    f.blocks = blocks
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| reachable[*i])
+        .map(|(_, mut b)| {
+            b.term = match b.term {
+                Term::Jump(t) => Term::Jump(new_index[t as usize]),
+                Term::Branch { cond, then, els } => Term::Branch {
+                    cond,
+                    then: new_index[then as usize],
+                    els: new_index[els as usize],
+                },
+                Term::Return => Term::Return,
+            };
+            b
+        })
+        .collect();
+}

@@ -1,0 +1,138 @@
+//! The whole compiler, stage by stage: source → AST → typed program → IR →
+//! eBPF programs + ELF (kernel probes) and IR functions for the JIT (user space).
+
+use crate::bpf::{self, BpfProgram, EmitOptions};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::probes::Target;
+use crate::typed::TypedProgram;
+use crate::{ast, check, ir, lower, parse};
+use std::fmt;
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub check: check::Options,
+    pub emit: EmitOptions,
+}
+
+/// A probe that runs in the kernel: its target and its eBPF program.
+#[derive(Clone, Debug)]
+pub struct KernelProbe {
+    /// Index into `Compiled::program.probes` and `Compiled::module.functions`.
+    pub index: usize,
+    pub target: Target,
+    pub program: BpfProgram,
+    /// ELF section name, which tells aya the program type.
+    pub section: String,
+}
+
+/// Everything the runtime needs to run a script.
+#[derive(Debug)]
+pub struct Compiled {
+    pub ast: ast::Program,
+    pub program: TypedProgram,
+    pub module: ir::Module,
+    pub kernel: Vec<KernelProbe>,
+    /// Indexes (into `module.functions`) of the user-space blocks, in source order.
+    pub user: Vec<usize>,
+    pub elf: Vec<u8>,
+}
+
+impl Compiled {
+    /// Number of probes bpftrace would report in "Attaching N probes...".
+    pub fn probe_count(&self) -> usize {
+        self.program.probes.len()
+    }
+
+    /// The ring buffer map (always the last map).
+    pub fn ringbuf_map(&self) -> ir::MapId {
+        (self.module.maps.len() - 1) as ir::MapId
+    }
+}
+
+#[derive(Debug)]
+pub enum CompileError {
+    /// Errors in the script, with spans.
+    Script(Diagnostics),
+    /// A probe that cannot become eBPF (e.g. stack too large), with its probe name.
+    Emit { probe: String, error: bpf::EmitError },
+}
+
+impl CompileError {
+    /// Render for the terminal (`file:line:col`, source line, caret).
+    pub fn render(&self, file_name: &str, source: &str, color: bool) -> String {
+        match self {
+            CompileError::Script(d) => d.render(file_name, source, color),
+            CompileError::Emit { probe, error } => format!("error: {probe}: {error}\n"),
+        }
+    }
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CompileError::Script(d) => {
+                for x in &d.0 {
+                    writeln!(f, "{}", x.message)?;
+                }
+                Ok(())
+            }
+            CompileError::Emit { probe, error } => write!(f, "{probe}: {error}"),
+        }
+    }
+}
+
+impl From<Vec<Diagnostic>> for CompileError {
+    fn from(d: Vec<Diagnostic>) -> CompileError {
+        CompileError::Script(Diagnostics(d))
+    }
+}
+
+/// Compile a script.
+pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
+    let ast = parse::parse(source).map_err(|d| CompileError::from(vec![d]))?;
+    let program = check::check(&ast, &opts.check)?;
+    let module = lower::lower(&program);
+    let mut kernel = Vec::new();
+    let mut user = Vec::new();
+    for (index, probe) in program.probes.iter().enumerate() {
+        if probe.target.runs_in_user_space() {
+            user.push(index);
+            continue;
+        }
+        let func = &module.functions[index];
+        let prog = bpf::emit_function(&module, func, &opts.emit).map_err(|error| CompileError::Emit {
+            probe: program.probe_names[probe.probe_id as usize].clone(),
+            error,
+        })?;
+        kernel.push(KernelProbe {
+            index,
+            section: section_name(&probe.target),
+            target: probe.target.clone(),
+            program: prog,
+        });
+    }
+    let sections: Vec<(BpfProgram, String)> = kernel
+        .iter()
+        .map(|k| (k.program.clone(), k.section.clone()))
+        .collect();
+    let elf = bpf::write_elf(&module, &sections);
+    Ok(Compiled {
+        ast,
+        program,
+        module,
+        kernel,
+        user,
+        elf,
+    })
+}
+
+/// The ELF section name that makes aya create the right program type.
+fn section_name(target: &Target) -> String {
+    match target {
+        Target::Tracepoint { category, name } => format!("tracepoint/{category}/{name}"),
+        Target::Profile { .. } | Target::Software { .. } | Target::Hardware { .. } => "perf_event".into(),
+        Target::Kprobe { function, ret: false, .. } => format!("kprobe/{function}"),
+        Target::Kprobe { function, ret: true, .. } => format!("kretprobe/{function}"),
+        Target::Begin | Target::End | Target::Interval { .. } => unreachable!("user-space probe"),
+    }
+}

@@ -1,0 +1,144 @@
+//! The catalogue of builtin variables and functions: what exists, how many
+//! arguments each takes and where it may be used. The checker consults it for
+//! "unknown builtin" and arity errors; the types and code of each entry live with
+//! the checker and lowering.
+
+/// Where an entry may be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allowed {
+    /// In kernel probes and user-space blocks alike.
+    Anywhere,
+    /// Only in kernel probes (needs a probe context).
+    KernelOnly,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Variable,
+    Function,
+    /// Only as `@map = f(...)`.
+    Aggregation,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub min_args: usize,
+    pub max_args: usize,
+    pub allowed: Allowed,
+    pub doc: &'static str,
+}
+
+const fn var(name: &'static str, allowed: Allowed, doc: &'static str) -> Entry {
+    Entry {
+        name,
+        kind: Kind::Variable,
+        min_args: 0,
+        max_args: 0,
+        allowed,
+        doc,
+    }
+}
+
+const fn func(name: &'static str, min: usize, max: usize, doc: &'static str) -> Entry {
+    Entry {
+        name,
+        kind: Kind::Function,
+        min_args: min,
+        max_args: max,
+        allowed: Allowed::Anywhere,
+        doc,
+    }
+}
+
+const fn agg(name: &'static str, min: usize, max: usize, doc: &'static str) -> Entry {
+    Entry {
+        name,
+        kind: Kind::Aggregation,
+        min_args: min,
+        max_args: max,
+        allowed: Allowed::Anywhere,
+        doc,
+    }
+}
+
+use Allowed::*;
+
+pub const ENTRIES: &[Entry] = &[
+    var("pid", Anywhere, "process id"),
+    var("tid", Anywhere, "thread id"),
+    var("uid", Anywhere, "user id"),
+    var("gid", Anywhere, "group id"),
+    var("nsecs", Anywhere, "monotonic timestamp in nanoseconds"),
+    var("elapsed", Anywhere, "nanoseconds since rtrace started"),
+    var("cpu", Anywhere, "current CPU"),
+    var("comm", Anywhere, "current command name"),
+    var("probe", Anywhere, "full name of the probe"),
+    var("rand", Anywhere, "random 32-bit number"),
+    var("cgroup", Anywhere, "cgroup v2 id of the current task"),
+    var("curtask", Anywhere, "address of the current task_struct"),
+    var("args", KernelOnly, "tracepoint arguments (args->field)"),
+    var("retval", KernelOnly, "return value (kretprobe)"),
+    var("func", KernelOnly, "name of the probed function"),
+    func("printf", 1, 8, "formatted output"),
+    func("print", 1, 3, "print a map or a value"),
+    func("clear", 1, 1, "delete every entry of a map"),
+    func("zero", 1, 1, "set every value of a map to zero"),
+    func("delete", 1, 1, "delete one map entry"),
+    func("exit", 0, 1, "end tracing"),
+    func("time", 0, 1, "print the current time"),
+    func("str", 1, 2, "read a NUL-terminated string"),
+    func("ksym", 1, 1, "kernel symbol of an address"),
+    agg("count", 0, 0, "count events"),
+    agg("sum", 1, 1, "sum of values"),
+    agg("avg", 1, 1, "average of values"),
+    agg("min", 1, 1, "minimum value"),
+    agg("max", 1, 1, "maximum value"),
+    agg("stats", 1, 1, "count, average and total"),
+    agg("hist", 1, 1, "power-of-two histogram"),
+    agg("lhist", 4, 4, "linear histogram (value, min, max, step)"),
+];
+
+/// Look an entry up by name (`arg0`..`arg9` are variables handled by the checker).
+pub fn lookup(name: &str) -> Option<&'static Entry> {
+    ENTRIES.iter().find(|e| e.name == name)
+}
+
+/// The closest known name, for "did you mean" hints (edit distance ≤ 2).
+pub fn suggest(name: &str, kind: Kind) -> Option<&'static str> {
+    ENTRIES
+        .iter()
+        .filter(|e| e.kind == kind || (kind == Kind::Function && e.kind == Kind::Aggregation))
+        .map(|e| (edit_distance(name, e.name), e.name))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, n)| n)
+}
+
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("prinft", Kind::Function), Some("printf"));
+        assert_eq!(suggest("cnt", Kind::Function), Some("count"));
+        assert_eq!(suggest("zzzzzz", Kind::Function), None);
+        assert_eq!(lookup("hist").unwrap().kind, Kind::Aggregation);
+    }
+}
