@@ -1,1 +1,0 @@
-//! Cranelift JIT back end (being written).
