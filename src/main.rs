@@ -1,1 +1,135 @@
-fn main() {}
+//! The `rtrace` command line: read a script, compile it, load it, run it.
+
+mod cli;
+
+use clap::Parser;
+use cli::{Args, Dump, OutputFormat};
+use rtrace_compiler::pipeline::{self, Compiled};
+use rtrace_runtime::events::EventSink;
+use rtrace_runtime::loader::Loader;
+use rtrace_runtime::session::{Session, SessionError};
+use rtrace_runtime::signals;
+use std::io::{self, IsTerminal, Read, Write};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprint!("{msg}");
+                if !msg.ends_with('\n') {
+                    eprintln!();
+                }
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The script text, the name to show in diagnostics and the positional parameters.
+fn read_script(args: &Args) -> Result<(String, String, Vec<String>), String> {
+    if let Some(program) = &args.program {
+        return Ok((program.clone(), "stdin".into(), args.rest.clone()));
+    }
+    let Some((file, params)) = args.rest.split_first() else {
+        return Err("error: no program given: use -e 'program' or a script file (see --help)".into());
+    };
+    let text = if file == "-" {
+        let mut s = String::new();
+        io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| format!("error: cannot read the script from standard input: {e}"))?;
+        s
+    } else {
+        std::fs::read_to_string(file).map_err(|e| format!("error: cannot read {file}: {e}"))?
+    };
+    let name = if file == "-" { "stdin".to_string() } else { file.clone() };
+    Ok((text, name, params.to_vec()))
+}
+
+fn run(args: &Args) -> Result<i32, String> {
+    let (source, file_name, params) = read_script(args)?;
+    let opts = args.compile_options(params, monotonic_ns());
+    let color = io::stderr().is_terminal();
+    let compiled = pipeline::compile(&source, &opts).map_err(|e| e.render(&file_name, &source, color))?;
+    if let Some(dump) = args.dump {
+        print_dumps(&compiled, dump);
+        return Ok(0);
+    }
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(
+            std::fs::File::create(path).map_err(|e| format!("error: cannot create {path}: {e}"))?,
+        ),
+        None => Box::new(io::stdout()),
+    };
+    let sink = EventSink::new(out, args.format == OutputFormat::Json);
+    let mut loader = Loader::new();
+    let session = Session::load(compiled, &mut loader, sink).map_err(|e| session_error(&e, args.verbose))?;
+    if args.dry_run {
+        let n = session.compiled().kernel.len();
+        eprintln!("{n} kernel probe program(s) compiled and accepted by the verifier; nothing attached (--dry-run)");
+        return Ok(0);
+    }
+    run_session(session, args)
+}
+
+fn run_session(mut session: Session, args: &Args) -> Result<i32, String> {
+    signals::install(session.waker()).map_err(|e| format!("error: cannot install signal handlers: {e}"))?;
+    let attached = session.attach_all();
+    let result = attached.map_err(|e| session_error(&e, args.verbose)).and_then(|n| {
+        if !args.quiet {
+            session.sink().attached(n).map_err(io_error)?;
+        }
+        session.run_begin().map_err(io_error)?;
+        session.run(&signals::stop_requested).map_err(io_error)
+    });
+    // Whatever happened, detach, run END and print the maps.
+    let code = session.finish().map_err(io_error)?;
+    result?;
+    Ok(code)
+}
+
+fn io_error(e: io::Error) -> String {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return String::new();
+    }
+    format!("error: {e}")
+}
+
+fn session_error(e: &SessionError, verbose: bool) -> String {
+    let mut msg = format!("error: {e}\n");
+    if let SessionError::Load(load) = e {
+        if let Some(log) = load.verifier_log() {
+            if verbose {
+                msg.push_str("verifier log:\n");
+                msg.push_str(log);
+            }
+        }
+    }
+    msg
+}
+
+fn print_dumps(compiled: &Compiled, dump: Dump) {
+    if matches!(dump, Dump::Ast | Dump::All) {
+        println!("{:#?}", compiled.ast);
+    }
+    if matches!(dump, Dump::Ir | Dump::All) {
+        println!("{}", compiled.module);
+    }
+    if matches!(dump, Dump::Bpf | Dump::All) {
+        for k in &compiled.kernel {
+            println!("; {} ({} instructions)", k.section, k.program.insns.len());
+            println!("{}", rtrace_compiler::bpf::disassemble(&k.program));
+        }
+    }
+}
+
+/// `CLOCK_MONOTONIC` in ns: the clock `bpf_ktime_get_ns` reads, for `elapsed`.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

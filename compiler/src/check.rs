@@ -566,7 +566,8 @@ impl Checker {
         let format = self.string_literal(args.first()?)?;
         let values: Vec<TExpr> = args[1..].iter().map(|a| self.expr(cx, a)).collect();
         let types: Vec<Type> = values.iter().map(|v| v.ty.clone()).collect();
-        if let Err(msg) = printf_arity(&format, types.len()) {
+        let checked = rtrace_stdlib::printf::parse_format(&format).and_then(|f| f.check_args(&types));
+        if let Err(msg) = checked {
             self.error(Diagnostic::error(span, msg).with_label("in this printf"));
         }
         for v in &values {
@@ -1406,23 +1407,3 @@ fn parse_int(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 
-/// The number of arguments a printf format consumes must match the call.
-fn printf_arity(format: &str, given: usize) -> Result<(), String> {
-    let mut wanted = 0;
-    let mut chars = format.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            continue;
-        }
-        if chars.peek() == Some(&'%') {
-            chars.next();
-            continue;
-        }
-        wanted += 1;
-    }
-    if wanted == given {
-        Ok(())
-    } else {
-        Err(format!("printf format needs {wanted} argument(s) but {given} were given"))
-    }
-}

@@ -112,7 +112,7 @@ fn split_declaration(decl: &str) -> Option<(String, String, bool)> {
     };
     // `__data_loc char[] name`: the brackets belong to the type.
     let decl_no_brackets = decl.replace("[]", "");
-    let split = decl_no_brackets.rfind(|c: char| c == ' ' || c == '*')?;
+    let split = decl_no_brackets.rfind([' ', '*'])?;
     let name = decl_no_brackets[split + 1..].trim().to_string();
     let c_type = decl_no_brackets[..split + 1].trim().to_string();
     let array = array || decl.contains("[]");

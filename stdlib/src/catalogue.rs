@@ -110,24 +110,34 @@ pub fn suggest(name: &str, kind: Kind) -> Option<&'static str> {
     ENTRIES
         .iter()
         .filter(|e| e.kind == kind || (kind == Kind::Function && e.kind == Kind::Aggregation))
-        .map(|e| (edit_distance(name, e.name), e.name))
-        .filter(|(d, _)| *d <= 2)
+        .map(|e| (edit_distance(name, e.name), e.name.len().abs_diff(name.len()), e.name))
+        .filter(|(d, _, _)| *d <= 2)
         .min()
-        .map(|(_, n)| n)
+        .map(|(_, _, n)| n)
 }
 
+/// Edit distance where swapping two neighbours counts as one edit (`prinft`).
 pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // d[i][j]: distance between a[..i] and b[..j].
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -137,6 +147,7 @@ mod tests {
     #[test]
     fn suggestions() {
         assert_eq!(suggest("prinft", Kind::Function), Some("printf"));
+        assert_eq!(suggest("pirnt", Kind::Function), Some("print"));
         assert_eq!(suggest("cnt", Kind::Function), Some("count"));
         assert_eq!(suggest("zzzzzz", Kind::Function), None);
         assert_eq!(lookup("hist").unwrap().kind, Kind::Aggregation);

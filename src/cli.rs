@@ -1,0 +1,83 @@
+//! Command-line arguments, spelled as bpftrace users know them.
+
+use clap::{Parser, ValueEnum};
+use rtrace_compiler::bpf::EmitOptions;
+use rtrace_compiler::check;
+use rtrace_compiler::pipeline;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rtrace",
+    version,
+    about = "A bpftrace-compatible dynamic tracer: scripts compiled straight to eBPF",
+    after_help = "EXAMPLES:\n  \
+        rtrace -e 'tracepoint:syscalls:sys_enter_read { @bytes[comm] = sum(args->count); }'\n  \
+        rtrace scripts/dropwatch.rt\n  \
+        echo 'BEGIN { printf(\"hi\\n\"); exit(); }' | rtrace -\n\n\
+        ENVIRONMENT:\n  BPFTRACE_STRLEN   default capacity of str() strings (default 64, max 200)"
+)]
+pub struct Args {
+    /// Program text to run (instead of a script file).
+    #[arg(short = 'e', value_name = "PROGRAM")]
+    pub program: Option<String>,
+
+    /// Script file (`-` reads standard input), then positional parameters $1, $2, ...
+    #[arg(value_name = "FILE | PARAMS", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub rest: Vec<String>,
+
+    /// Write the output to FILE instead of standard output.
+    #[arg(short = 'o', value_name = "FILE")]
+    pub output: Option<String>,
+
+    /// Output format.
+    #[arg(short = 'f', value_enum, default_value = "text")]
+    pub format: OutputFormat,
+
+    /// Do not print "Attaching N probes...".
+    #[arg(short = 'q')]
+    pub quiet: bool,
+
+    /// Verbose: show the kernel verifier log when a program is rejected.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+
+    /// Print a stage of the compilation (ast, ir, bpf, all) and exit.
+    #[arg(short = 'd', value_enum, value_name = "STAGE")]
+    pub dump: Option<Dump>,
+
+    /// Compile and load every probe into the verifier, attach nothing, exit.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+
+    /// Allow functions with side effects on the system (accepted for compatibility).
+    #[arg(long = "unsafe")]
+    pub unsafe_: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Dump {
+    Ast,
+    Ir,
+    Bpf,
+    All,
+}
+
+impl Args {
+    pub fn compile_options(&self, params: Vec<String>, start_ns: u64) -> pipeline::Options {
+        let strlen = std::env::var("BPFTRACE_STRLEN")
+            .ok()
+            .and_then(|s| s.parse::<u32>().ok())
+            .map(|n| n.clamp(2, 200))
+            .unwrap_or(64);
+        pipeline::Options {
+            check: check::Options { params, strlen },
+            emit: EmitOptions { start_ns },
+        }
+    }
+}
