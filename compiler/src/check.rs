@@ -298,8 +298,10 @@ impl Checker {
                 out.push(TStmt::While { cond, body });
             }
             StmtKind::Unroll { count, body } => {
+                let errors_before = self.diags.len();
                 let n = match self.expr(cx, count).kind {
                     TExprKind::Int(n) if (1..=100).contains(&n) => n as u32,
+                    _ if self.diags.len() > errors_before => 1,
                     _ => {
                         self.error(
                             Diagnostic::error(count.span, "unroll needs a constant count from 1 to 100")
@@ -501,7 +503,8 @@ impl Checker {
         }
         self.arity(entry, args, span);
         match name {
-            "printf" => self.printf(cx, args, span),
+            // A bad format was reported; the placeholder is never lowered.
+            "printf" => Some(self.printf(cx, args, span).unwrap_or_else(|| TStmt::Expr(poison(span)))),
             "print" => self.print(cx, args, span),
             "clear" | "zero" => {
                 let map = self.map_arg(args.first()?)?;
@@ -568,7 +571,7 @@ impl Checker {
         let types: Vec<Type> = values.iter().map(|v| v.ty.clone()).collect();
         let checked = rtrace_stdlib::printf::parse_format(&format).and_then(|f| f.check_args(&types));
         if let Err(msg) = checked {
-            self.error(Diagnostic::error(span, msg).with_label("in this printf"));
+            self.error(Diagnostic::error(span, format!("printf: {msg}")).with_label("in this printf"));
         }
         for v in &values {
             self.store_check(v);
@@ -1160,18 +1163,23 @@ impl Checker {
     fn str_call(&mut self, cx: &mut ProbeCx, args: &[Expr], span: Span) -> TExpr {
         let Some(a) = args.first() else { return poison(span) };
         let v = self.expr(cx, a);
-        let limit = match args.get(1) {
+        // Capacity including the NUL: `str(p, n)` keeps n characters, `str(p)` strlen - 1.
+        let len = match args.get(1) {
             Some(n) => {
                 let n = self.constant(cx, n);
                 if n < 1 {
                     self.error(Diagnostic::error(args[1].span, "the length of str() must be at least 1"));
                 }
-                (n.max(1) as u32).min(self.opts.strlen)
+                (n.max(1) as u32 + 1).min(self.opts.strlen)
             }
             None => self.opts.strlen,
         };
-        if v.ty.is_str() {
-            return v; // already a string: str(comm), str($1), str(args->name)
+        if let Type::Str { len: have } = v.ty {
+            // Already a string (str(comm), str($1), str(args->name)): cut it if asked.
+            if args.len() < 2 || have <= len {
+                return v;
+            }
+            return texpr(TExprKind::Retype(Box::new(v)), Type::Str { len }, span);
         }
         self.want_int(&v, "the argument of str()");
         let user = matches!(cx.target, Target::Tracepoint { category, .. } if category == "syscalls");
@@ -1180,7 +1188,7 @@ impl Checker {
                 addr: Box::new(v),
                 user,
             },
-            Type::Str { len: limit + 1 },
+            Type::Str { len },
             span,
         )
     }
@@ -1290,11 +1298,16 @@ impl Checker {
 
     fn inc_dec(&mut self, cx: &mut ProbeCx, target: &Expr, increment: bool, prefix: bool, span: Span) -> TExpr {
         let lvalue = match &target.kind {
-            ExprKind::Var(name) => {
-                let current = self.find_var(cx, name).map(|id| cx.vars[id as usize].1.clone());
-                let ty = current.unwrap_or(Type::I64);
-                LValue::Var(self.define_var(cx, name, &ty, target.span))
-            }
+            ExprKind::Var(name) => match self.find_var(cx, name) {
+                Some(id) => LValue::Var(id),
+                None => {
+                    self.error(
+                        Diagnostic::error(target.span, format!("variable ${name} is used before it is assigned"))
+                            .with_label("not assigned yet"),
+                    );
+                    return poison(span);
+                }
+            },
             ExprKind::Map { name, keys } => {
                 let key = self.map_key(cx, name, keys, target.span);
                 let map = self.map_id(name, target.span);

@@ -153,8 +153,14 @@ impl<'a> FnLower<'a> {
             loops: Vec::new(),
         };
         for ty in &p.vars {
-            let slot = l.f.new_slot(round8(ty.size()).max(8));
-            l.vars.push(Mem::at(slot, 0));
+            // Variables read before any assignment on some path are zero, never stack garbage.
+            let size = round8(ty.size()).max(8);
+            let mem = Mem::at(l.f.new_slot(size), 0);
+            match size {
+                8 => l.emit(Inst::Store { mem, src: Operand::Imm(0), size: 8 }),
+                _ => l.emit(Inst::Zero { mem, len: size }),
+            }
+            l.vars.push(mem);
         }
         if let Some(pred) = &p.predicate {
             let cond = l.scalar(pred);
@@ -645,7 +651,16 @@ impl<'a> FnLower<'a> {
                 self.emit(Inst::ReadStr { dst: mem, len, addr: a, user: *user });
                 Val::Mem(mem)
             }
-            Retype(x) => self.value(x),
+            Retype(x) => match (&x.ty, &e.ty) {
+                // A string cut or widened to another capacity (`str(comm, 4)`).
+                (Type::Str { len: from }, Type::Str { len: to }) if from != to => {
+                    let v = self.value(x);
+                    let mem = self.temp(*to);
+                    self.store_into(mem, &e.ty, v, &x.ty);
+                    Val::Mem(mem)
+                }
+                _ => self.value(x),
+            },
             IncDec { target, increment, prefix } => scalar(self.inc_dec(target, *increment, *prefix, &e.ty)),
         }
     }

@@ -331,6 +331,20 @@ fn kprobe(parts: &[&str], span: Span) -> Result<Vec<Resolved>, Diagnostic> {
         return Err(Diagnostic::error(span, "expected a kernel function name"));
     }
     let kind = if ret { "kretprobe" } else { "kprobe" };
+    if tracefs::has_wildcard(&function) {
+        let found = kernel_functions_matching(&function);
+        if found.is_empty() {
+            return Err(Diagnostic::error(span, format!("no kernel function matches `{function}`"))
+                .with_label("nothing to attach to"));
+        }
+        return Ok(found
+            .into_iter()
+            .map(|f| Resolved {
+                name: format!("{kind}:{f}"),
+                target: Target::Kprobe { module: module.clone(), function: f, offset: 0, ret },
+            })
+            .collect());
+    }
     let name = match (&module, offset) {
         (Some(m), _) => format!("{kind}:{m}:{function}"),
         (None, 0) => format!("{kind}:{function}"),
@@ -345,6 +359,25 @@ fn kprobe(parts: &[&str], span: Span) -> Result<Vec<Resolved>, Diagnostic> {
         },
         name,
     }])
+}
+
+/// Kernel text symbols matching a glob, from `/proc/kallsyms` (compiler-generated
+/// `__pfx_` padding and `.cold`/`.isra` clones are not functions one can probe).
+fn kernel_functions_matching(pattern: &str) -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    let mut names: Vec<String> = text
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let (_addr, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
+            let is_text = matches!(kind, "t" | "T");
+            let probeable = !name.starts_with("__pfx_") && !name.contains('.');
+            (is_text && probeable && tracefs::glob_match(pattern, name)).then(|| name.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 fn parse_number(s: &str) -> Option<u64> {

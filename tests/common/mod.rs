@@ -43,7 +43,7 @@ pub fn wait_output(mut child: Child, limit: Duration) -> Output {
             let _ = child.kill();
             let out = child.wait_with_output().unwrap();
             panic!(
-                "rtrace did not finish in {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                "the tracer did not finish in {limit:?}\nstdout:\n{}\nstderr:\n{}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
@@ -113,8 +113,13 @@ impl ReadWorkload {
 /// `workload`, then wait for rtrace to exit by itself (the script must end
 /// itself, e.g. on the workload's exit) within `limit`.
 pub fn trace_while(args: &[&str], workload: impl FnOnce(), limit: Duration) -> Output {
+    trace_while_with(RTRACE, args, workload, limit)
+}
+
+/// `trace_while` with another tracer binary (bpftrace, for comparisons).
+pub fn trace_while_with(tool: &str, args: &[&str], workload: impl FnOnce(), limit: Duration) -> Output {
     ensure_tracefs();
-    let mut child = Command::new(RTRACE)
+    let mut child = Command::new(tool)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -135,7 +140,11 @@ pub fn trace_while(args: &[&str], workload: impl FnOnce(), limit: Duration) -> O
     if rx.recv_timeout(Duration::from_secs(30)).is_err() {
         let _ = child.kill();
         let out = child.wait_with_output().unwrap();
-        panic!("rtrace never attached: {}", String::from_utf8_lossy(&out.stderr));
+        panic!("{tool} never attached: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    if tool != RTRACE {
+        // bpftrace 0.17 prints "Attaching N probes..." before it attaches them.
+        std::thread::sleep(Duration::from_secs(2));
     }
     workload();
     let mut out = wait_output(child, limit);

@@ -1,1 +1,0 @@
-//! eBPF back end (being written).
