@@ -22,7 +22,11 @@ pub struct Args {
     pub program: Option<String>,
 
     /// Script file (`-` reads standard input), then positional parameters $1, $2, ...
-    #[arg(value_name = "FILE | PARAMS", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "FILE | PARAMS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub rest: Vec<String>,
 
     /// Write the output to FILE instead of standard output.

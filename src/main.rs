@@ -34,7 +34,9 @@ fn read_script(args: &Args) -> Result<(String, String, Vec<String>), String> {
         return Ok((program.clone(), "stdin".into(), args.rest.clone()));
     }
     let Some((file, params)) = args.rest.split_first() else {
-        return Err("error: no program given: use -e 'program' or a script file (see --help)".into());
+        return Err(
+            "error: no program given: use -e 'program' or a script file (see --help)".into(),
+        );
     };
     let text = if file == "-" {
         let mut s = String::new();
@@ -45,7 +47,11 @@ fn read_script(args: &Args) -> Result<(String, String, Vec<String>), String> {
     } else {
         std::fs::read_to_string(file).map_err(|e| format!("error: cannot read {file}: {e}"))?
     };
-    let name = if file == "-" { "stdin".to_string() } else { file.clone() };
+    let name = if file == "-" {
+        "stdin".to_string()
+    } else {
+        file.clone()
+    };
     Ok((text, name, params.to_vec()))
 }
 
@@ -53,7 +59,8 @@ fn run(args: &Args) -> Result<i32, String> {
     let (source, file_name, params) = read_script(args)?;
     let opts = args.compile_options(params, monotonic_ns());
     let color = io::stderr().is_terminal();
-    let compiled = pipeline::compile(&source, &opts).map_err(|e| e.render(&file_name, &source, color))?;
+    let compiled =
+        pipeline::compile(&source, &opts).map_err(|e| e.render(&file_name, &source, color))?;
     if let Some(dump) = args.dump {
         print_dumps(&compiled, dump);
         return Ok(0);
@@ -66,7 +73,8 @@ fn run(args: &Args) -> Result<i32, String> {
     };
     let sink = EventSink::new(out, args.format == OutputFormat::Json);
     let mut loader = Loader::new();
-    let session = Session::load(compiled, &mut loader, sink).map_err(|e| session_error(&e, args.verbose))?;
+    let session =
+        Session::load(compiled, &mut loader, sink).map_err(|e| session_error(&e, args.verbose))?;
     if args.dry_run {
         let n = session.compiled().kernel.len();
         eprintln!("{n} kernel probe program(s) compiled and accepted by the verifier; nothing attached (--dry-run)");
@@ -76,15 +84,18 @@ fn run(args: &Args) -> Result<i32, String> {
 }
 
 fn run_session(mut session: Session, args: &Args) -> Result<i32, String> {
-    signals::install(session.waker()).map_err(|e| format!("error: cannot install signal handlers: {e}"))?;
+    signals::install(session.waker())
+        .map_err(|e| format!("error: cannot install signal handlers: {e}"))?;
     let attached = session.attach_all();
-    let result = attached.map_err(|e| session_error(&e, args.verbose)).and_then(|n| {
-        if !args.quiet {
-            session.sink().attached(n).map_err(io_error)?;
-        }
-        session.run_begin().map_err(io_error)?;
-        session.run(&signals::stop_requested).map_err(io_error)
-    });
+    let result = attached
+        .map_err(|e| session_error(&e, args.verbose))
+        .and_then(|n| {
+            if !args.quiet {
+                session.sink().attached(n).map_err(io_error)?;
+            }
+            session.run_begin().map_err(io_error)?;
+            session.run(&signals::stop_requested).map_err(io_error)
+        });
     // Whatever happened, detach, run END and print the maps.
     let code = session.finish().map_err(io_error)?;
     result?;
@@ -128,7 +139,10 @@ fn print_dumps(compiled: &Compiled, dump: Dump) {
 
 /// `CLOCK_MONOTONIC` in ns: the clock `bpf_ktime_get_ns` reads, for `elapsed`.
 fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64

@@ -31,14 +31,20 @@ fn trace(tool: &str, script: &str) -> String {
     let work = ReadWorkload::spawn(&SIZES);
     let pid = work.pid.to_string();
     let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
-    let out = trace_while_with(tool, &["-e", script, &pid], move || work.release(), Duration::from_secs(60));
+    let out = trace_while_with(
+        tool,
+        &["-e", script, &pid],
+        move || work.release(),
+        Duration::from_secs(60),
+    );
     assert!(out.status.success(), "{tool} failed: {}", stderr(&out));
     stdout(&out).replace(comm.trim(), "COMM")
 }
 
 #[test]
 fn output_matches_bpftrace_byte_for_byte() {
-    let bpftrace = bpftrace().expect("bpftrace 0.17 must be installed for this test (.ci/run installs it)");
+    let bpftrace =
+        bpftrace().expect("bpftrace 0.17 must be installed for this test (.ci/run installs it)");
     for script in SCRIPTS {
         let theirs = trace(bpftrace, script);
         let ours = trace(RTRACE, script);

@@ -43,7 +43,19 @@ fn expected_hist() -> String {
 }
 
 fn expected_lhist() -> String {
-    let rows = [("[0, 1000)", 4), ("[1000, 2000)", 2), ("[2000, 3000)", 0), ("[3000, 4000)", 0), ("[4000, 5000)", 0), ("[5000, 6000)", 1), ("[6000, 7000)", 0), ("[7000, 8000)", 0), ("[8000, 9000)", 0), ("[9000, 10000)", 0), ("[10000, ...)", 1)];
+    let rows = [
+        ("[0, 1000)", 4),
+        ("[1000, 2000)", 2),
+        ("[2000, 3000)", 0),
+        ("[3000, 4000)", 0),
+        ("[4000, 5000)", 0),
+        ("[5000, 6000)", 1),
+        ("[6000, 7000)", 0),
+        ("[7000, 8000)", 0),
+        ("[8000, 9000)", 0),
+        ("[9000, 10000)", 0),
+        ("[10000, ...)", 1),
+    ];
     let mut s = String::from("@l: \n");
     for (label, n) in rows {
         s += &row(label, n, 4);
@@ -96,7 +108,11 @@ fn traced_reads(script: &str) -> String {
     std::fs::write(&path, script).unwrap();
     let work = ReadWorkload::spawn(&SIZES);
     let pid = work.pid.to_string();
-    let out = trace_while(&[path.to_str().unwrap(), &pid], move || work.release(), Duration::from_secs(30));
+    let out = trace_while(
+        &[path.to_str().unwrap(), &pid],
+        move || work.release(),
+        Duration::from_secs(30),
+    );
     assert!(out.status.success(), "rtrace failed: {}", stderr(&out));
     stdout(&out).replace(&workload_comm(), "e2e")
 }
@@ -112,20 +128,32 @@ fn angle_bracket_blocks_match_braces() {
         .replace("/\n{", "/\n<")
         .replace("comm); }\n}", "comm); }\n>")
         .replace("{ exit(); }", "< exit(); >");
-    assert!(angled.contains('<') && angled.contains("comm); }\n>"), "{angled}");
+    assert!(
+        angled.contains('<') && angled.contains("comm); }\n>"),
+        "{angled}"
+    );
     assert_eq!(traced_reads(&angled), expected_read_output());
 }
 
 #[test]
 fn begin_printf_and_exit() {
-    let out = run(&["-e", r#"BEGIN { printf("hi %d %s\n", 42, "there"); exit(); }"#], None);
+    let out = run(
+        &[
+            "-e",
+            r#"BEGIN { printf("hi %d %s\n", 42, "there"); exit(); }"#,
+        ],
+        None,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Attaching 1 probe...\nhi 42 there\n\n\n");
 }
 
 #[test]
 fn script_from_stdin_with_params() {
-    let out = run(&["-", "7", "word"], Some("BEGIN { printf(\"%d %s %d\\n\", $1 * 6, str($2), $#); exit(); }"));
+    let out = run(
+        &["-", "7", "word"],
+        Some("BEGIN { printf(\"%d %s %d\\n\", $1 * 6, str($2), $#); exit(); }"),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Attaching 1 probe...\n42 word 2\n\n\n");
 }
@@ -133,16 +161,30 @@ fn script_from_stdin_with_params() {
 #[test]
 fn exit_code_and_maps_from_user_space() {
     let out = run(
-        &["-e", "BEGIN { @x = 5; @s[\"a\", 2] = 3; @t = (1, \"two\"); exit(3); } END { @e = 1; }"],
+        &[
+            "-e",
+            "BEGIN { @x = 5; @s[\"a\", 2] = 3; @t = (1, \"two\"); exit(3); } END { @e = 1; }",
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "Attaching 2 probes...\n\n\n@e: 1\n@s[a, 2]: 3\n@t: (1, two)\n@x: 5\n");
+    assert_eq!(
+        stdout(&out),
+        "Attaching 2 probes...\n\n\n@e: 1\n@s[a, 2]: 3\n@t: (1, two)\n@x: 5\n"
+    );
 }
 
 #[test]
 fn json_output_is_ndjson() {
-    let out = run(&["-f", "json", "-e", "BEGIN { printf(\"hi\\n\"); @c = count(); @x = 5; exit(); }"], None);
+    let out = run(
+        &[
+            "-f",
+            "json",
+            "-e",
+            "BEGIN { printf(\"hi\\n\"); @c = count(); @x = 5; exit(); }",
+        ],
+        None,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
@@ -196,7 +238,10 @@ fn parse_errors_point_at_the_source() {
 
 #[test]
 fn type_errors_point_at_the_source() {
-    let out = run(&["-e", "BEGIN { $x = 1; $x = \"str\"; prinft(\"a\"); }"], None);
+    let out = run(
+        &["-e", "BEGIN { $x = 1; $x = \"str\"; prinft(\"a\"); }"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("type mismatch"), "{err}");
@@ -205,7 +250,10 @@ fn type_errors_point_at_the_source() {
 
 #[test]
 fn kprobe_verifies_but_cannot_attach_here() {
-    let dry = run(&["--dry-run", "-e", "k:tcp_sendmsg < @s = hist(arg2) >"], None);
+    let dry = run(
+        &["--dry-run", "-e", "k:tcp_sendmsg < @s = hist(arg2) >"],
+        None,
+    );
     assert!(dry.status.success(), "{}", stderr(&dry));
     let out = run(&["-e", "k:tcp_sendmsg < @s = hist(arg2) >"], None);
     assert_eq!(out.status.code(), Some(1));
@@ -217,7 +265,10 @@ fn kprobe_verifies_but_cannot_attach_here() {
 /// to the closed port 127.0.0.1:9, `n` times each.
 fn provoke_drops(n: usize) {
     for _ in 0..n {
-        let _ = std::net::TcpStream::connect_timeout(&"127.0.0.1:9".parse().unwrap(), Duration::from_millis(200));
+        let _ = std::net::TcpStream::connect_timeout(
+            &"127.0.0.1:9".parse().unwrap(),
+            Duration::from_millis(200),
+        );
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let _ = udp.send_to(b"drop me", "127.0.0.1:9");
     }
@@ -249,8 +300,14 @@ fn dropwatch_reports_drop_locations() {
     let status = wait_output(child, Duration::from_secs(10)).status;
     let text = reader.join().unwrap();
     assert!(status.success(), "{text}");
-    assert!(text.starts_with("Attaching 4 probes...\nMonitoring for dropped packets\n"), "{text}");
-    assert!(text.trim_end().ends_with("Stopping dropped packet monitor"), "{text}");
+    assert!(
+        text.starts_with("Attaching 4 probes...\nMonitoring for dropped packets\n"),
+        "{text}"
+    );
+    assert!(
+        text.trim_end().ends_with("Stopping dropped packet monitor"),
+        "{text}"
+    );
     for func in ["tcp_v4_rcv", "__udp4_lib_rcv"] {
         let line = text
             .lines()
@@ -265,7 +322,10 @@ fn dropwatch_reports_drop_locations() {
 fn rtrace_bpf_objects() -> Vec<String> {
     let mut names = Vec::new();
     for what in ["prog", "map"] {
-        let out = std::process::Command::new("bpftool").args([what, "show", "-j"]).output().expect("bpftool");
+        let out = std::process::Command::new("bpftool")
+            .args([what, "show", "-j"])
+            .output()
+            .expect("bpftool");
         let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         for item in list.as_array().into_iter().flatten() {
             let name = item["name"].as_str().unwrap_or_default();
@@ -280,7 +340,10 @@ fn rtrace_bpf_objects() -> Vec<String> {
 #[test]
 fn nothing_stays_loaded_after_exit() {
     let out = run(
-        &["-e", "tracepoint:syscalls:sys_enter_getppid { @ = count(); } interval:ms:200 { exit(); }"],
+        &[
+            "-e",
+            "tracepoint:syscalls:sys_enter_getppid { @ = count(); } interval:ms:200 { exit(); }",
+        ],
         None,
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -294,4 +357,58 @@ fn nothing_stays_loaded_after_exit() {
         left = rtrace_bpf_objects();
     }
     assert!(left.is_empty(), "still loaded: {left:?}");
+}
+
+#[test]
+fn lost_events_are_counted_exactly() {
+    ensure_tracefs();
+    let script = "tracepoint:syscalls:sys_enter_getppid /tid == $1/ { printf(\"%s %s %s\\n\", comm, comm, comm); }";
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) }.to_string();
+    let mut child = std::process::Command::new(RTRACE)
+        .args(["-e", script, &tid])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = Vec::new();
+        for (i, line) in std::io::BufReader::new(stdout).lines().enumerate() {
+            if i == 0 {
+                tx.send(()).unwrap();
+            }
+            lines.push(line.unwrap());
+        }
+        lines
+    });
+    rx.recv_timeout(Duration::from_secs(30)).expect("attached");
+    // Freeze the consumer so the 1 MiB ring buffer overflows.
+    kill(child.id(), libc::SIGSTOP);
+    const CALLS: usize = 100_000;
+    for _ in 0..CALLS {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+    kill(child.id(), libc::SIGCONT);
+    std::thread::sleep(Duration::from_millis(1500));
+    kill(child.id(), libc::SIGINT);
+    assert!(wait_output(child, Duration::from_secs(30)).status.success());
+    let lines = reader.join().unwrap();
+    let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+    let expected = format!("{0} {0} {0}", comm.trim());
+    let printed = lines.iter().filter(|l| **l == expected).count();
+    let lost: usize = lines
+        .iter()
+        .filter_map(|l| {
+            l.strip_prefix("Lost ")?
+                .strip_suffix(" events")?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum();
+    assert!(lost > 0, "nothing lost: {printed} printed");
+    assert_eq!(printed + lost, CALLS, "{printed} printed + {lost} lost");
 }

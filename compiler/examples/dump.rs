@@ -5,7 +5,12 @@ fn main() {
         Ok(c) => {
             println!("{}", c.module);
             for k in &c.kernel {
-                println!("; {} ({} insns)\n{}", k.section, k.program.insns.len(), rtrace_compiler::bpf::disassemble(&k.program));
+                println!(
+                    "; {} ({} insns)\n{}",
+                    k.section,
+                    k.program.insns.len(),
+                    rtrace_compiler::bpf::disassemble(&k.program)
+                );
             }
         }
         Err(e) => eprint!("{}", e.render("stdin", &src, false)),

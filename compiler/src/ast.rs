@@ -140,15 +140,24 @@ pub enum ExprKind {
     /// `$#`: the number of positional parameters.
     PositionalCount,
     /// `@name` or `@name[k1, k2, …]`; the bare `@` has name `""`.
-    Map { name: String, keys: Vec<Expr> },
+    Map {
+        name: String,
+        keys: Vec<Expr>,
+    },
     /// `name(args…)`; `exit`, `printf`, `count`, `hist`, `str`, …
-    Call { name: String, args: Vec<Expr> },
+    Call {
+        name: String,
+        args: Vec<Expr>,
+    },
     Binary {
         op: BinOp,
         lhs: Box<Expr>,
         rhs: Box<Expr>,
     },
-    Unary { op: UnOp, expr: Box<Expr> },
+    Unary {
+        op: UnOp,
+        expr: Box<Expr>,
+    },
     /// `++x`, `x++`, `--x`, `x--` on a variable or map entry.
     IncDec {
         target: Box<Expr>,
@@ -167,17 +176,29 @@ pub enum ExprKind {
         arrow: bool,
     },
     /// `expr[index]` on a pointer or array (maps use `Map`).
-    Index { expr: Box<Expr>, index: Box<Expr> },
+    Index {
+        expr: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// `expr.0`, `expr.1` on a tuple.
-    TupleIndex { expr: Box<Expr>, index: u32 },
+    TupleIndex {
+        expr: Box<Expr>,
+        index: u32,
+    },
     /// `(type) expr`
-    Cast { ty: TypeName, expr: Box<Expr> },
+    Cast {
+        ty: TypeName,
+        expr: Box<Expr>,
+    },
     /// `(a, b, …)` with at least two elements.
     Tuple(Vec<Expr>),
     /// `sizeof(type)` or `sizeof(expr)`.
     Sizeof(SizeofArg),
     /// `offsetof(struct T, field.sub)`.
-    Offsetof { ty: TypeName, field: Vec<String> },
+    Offsetof {
+        ty: TypeName,
+        field: Vec<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

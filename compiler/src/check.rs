@@ -182,9 +182,8 @@ impl Checker {
                 let probe_id = self.probe_names.len() as u32;
                 self.probe_names.push(r.name.clone());
                 let format = match &r.target {
-                    Target::Tracepoint { category, name } => {
-                        tracefs::root().and_then(|root| tracefs::read_format(&root, category, name).ok())
-                    }
+                    Target::Tracepoint { category, name } => tracefs::root()
+                        .and_then(|root| tracefs::read_format(&root, category, name).ok()),
                     _ => None,
                 };
                 let mut cx = ProbeCx {
@@ -286,7 +285,10 @@ impl Checker {
                 let cond = self.expr(cx, cond);
                 self.want_int(&cond, "an `if` condition");
                 let then = self.stmts(cx, &then.stmts);
-                let els = els.as_ref().map(|b| self.stmts(cx, &b.stmts)).unwrap_or_default();
+                let els = els
+                    .as_ref()
+                    .map(|b| self.stmts(cx, &b.stmts))
+                    .unwrap_or_default();
                 out.push(TStmt::If { cond, then, els });
             }
             StmtKind::While { cond, body } => {
@@ -304,8 +306,11 @@ impl Checker {
                     _ if self.diags.len() > errors_before => 1,
                     _ => {
                         self.error(
-                            Diagnostic::error(count.span, "unroll needs a constant count from 1 to 100")
-                                .with_label("not a constant between 1 and 100"),
+                            Diagnostic::error(
+                                count.span,
+                                "unroll needs a constant count from 1 to 100",
+                            )
+                            .with_label("not a constant between 1 and 100"),
                         );
                         1
                     }
@@ -314,13 +319,19 @@ impl Checker {
                 out.push(TStmt::Unroll { count: n, body });
             }
             StmtKind::For { .. } => self.error(
-                Diagnostic::error(s.span, "`for` loops are not supported yet by this version of rtrace")
-                    .with_label("not supported yet")
-                    .with_note("use `while` or `unroll` instead"),
+                Diagnostic::error(
+                    s.span,
+                    "`for` loops are not supported yet by this version of rtrace",
+                )
+                .with_label("not supported yet")
+                .with_note("use `while` or `unroll` instead"),
             ),
             StmtKind::Break | StmtKind::Continue => {
                 if cx.loop_depth == 0 {
-                    self.error(Diagnostic::error(s.span, "`break` and `continue` must be inside a loop"));
+                    self.error(Diagnostic::error(
+                        s.span,
+                        "`break` and `continue` must be inside a loop",
+                    ));
                 }
                 out.push(if matches!(s.kind, StmtKind::Break) {
                     TStmt::Break
@@ -401,8 +412,11 @@ impl Checker {
             }
             _ => {
                 self.error(
-                    Diagnostic::error(target.span, "only a variable or a map entry can be assigned")
-                        .with_label("not assignable"),
+                    Diagnostic::error(
+                        target.span,
+                        "only a variable or a map entry can be assigned",
+                    )
+                    .with_label("not assignable"),
                 );
                 None
             }
@@ -413,8 +427,11 @@ impl Checker {
     fn store_check(&mut self, value: &TExpr) {
         if value.ty == Type::None || value.ty.is_aggregation() {
             self.error(
-                Diagnostic::error(value.span, format!("a value of type {} cannot be stored", value.ty))
-                    .with_label("has no storable value"),
+                Diagnostic::error(
+                    value.span,
+                    format!("a value of type {} cannot be stored", value.ty),
+                )
+                .with_label("has no storable value"),
             );
         }
     }
@@ -444,7 +461,8 @@ impl Checker {
             "hist" => AggFunc::Hist,
             _ => {
                 let c: Vec<i64> = args.iter().skip(1).map(|a| self.constant(cx, a)).collect();
-                let (min, max, step) = (c.first().copied()?, c.get(1).copied()?, c.get(2).copied()?);
+                let (min, max, step) =
+                    (c.first().copied()?, c.get(1).copied()?, c.get(2).copied()?);
                 if step <= 0 || max <= min || min < 0 {
                     self.error(
                         Diagnostic::error(span, "lhist needs 0 <= min < max and step > 0")
@@ -453,7 +471,10 @@ impl Checker {
                     return Some((AggFunc::Count, value));
                 }
                 if (max - min) / step > 1000 {
-                    self.error(Diagnostic::error(span, "lhist would have more than 1000 buckets"));
+                    self.error(Diagnostic::error(
+                        span,
+                        "lhist would have more than 1000 buckets",
+                    ));
                 }
                 AggFunc::Lhist { min, max, step }
             }
@@ -465,7 +486,10 @@ impl Checker {
         match self.expr(cx, e).kind {
             TExprKind::Int(v) => v,
             _ => {
-                self.error(Diagnostic::error(e.span, "expected a constant integer").with_label("not a constant"));
+                self.error(
+                    Diagnostic::error(e.span, "expected a constant integer")
+                        .with_label("not a constant"),
+                );
                 0
             }
         }
@@ -482,7 +506,10 @@ impl Checker {
             self.error(
                 Diagnostic::error(
                     span,
-                    format!("{}() takes {expected} argument(s) but {n} were given", entry.name),
+                    format!(
+                        "{}() takes {expected} argument(s) but {n} were given",
+                        entry.name
+                    ),
                 )
                 .with_label("wrong number of arguments"),
             );
@@ -498,13 +525,19 @@ impl Checker {
         span: Span,
     ) -> Option<TStmt> {
         let entry = catalogue::lookup(name)?;
-        if !matches!(name, "printf" | "print" | "clear" | "zero" | "delete" | "exit" | "time") {
+        if !matches!(
+            name,
+            "printf" | "print" | "clear" | "zero" | "delete" | "exit" | "time"
+        ) {
             return None;
         }
         self.arity(entry, args, span);
         match name {
             // A bad format was reported; the placeholder is never lowered.
-            "printf" => Some(self.printf(cx, args, span).unwrap_or_else(|| TStmt::Expr(poison(span)))),
+            "printf" => Some(
+                self.printf(cx, args, span)
+                    .unwrap_or_else(|| TStmt::Expr(poison(span))),
+            ),
             "print" => self.print(cx, args, span),
             "clear" | "zero" => {
                 let map = self.map_arg(args.first()?)?;
@@ -521,7 +554,10 @@ impl Checker {
             "delete" => {
                 let arg = args.first()?;
                 let ExprKind::Map { name, keys } = &arg.kind else {
-                    self.error(Diagnostic::error(arg.span, "delete() expects a map entry: delete(@m[key])"));
+                    self.error(Diagnostic::error(
+                        arg.span,
+                        "delete() expects a map entry: delete(@m[key])",
+                    ));
                     return None;
                 };
                 let key = self.map_key(cx, name, keys, arg.span);
@@ -559,7 +595,10 @@ impl Checker {
         match &e.kind {
             ExprKind::Str(s) => Some(String::from_utf8_lossy(s).into_owned()),
             _ => {
-                self.error(Diagnostic::error(e.span, "expected a string literal").with_label("not a string literal"));
+                self.error(
+                    Diagnostic::error(e.span, "expected a string literal")
+                        .with_label("not a string literal"),
+                );
                 None
             }
         }
@@ -569,15 +608,21 @@ impl Checker {
         let format = self.string_literal(args.first()?)?;
         let values: Vec<TExpr> = args[1..].iter().map(|a| self.expr(cx, a)).collect();
         let types: Vec<Type> = values.iter().map(|v| v.ty.clone()).collect();
-        let checked = rtrace_stdlib::printf::parse_format(&format).and_then(|f| f.check_args(&types));
+        let checked =
+            rtrace_stdlib::printf::parse_format(&format).and_then(|f| f.check_args(&types));
         if let Err(msg) = checked {
-            self.error(Diagnostic::error(span, format!("printf: {msg}")).with_label("in this printf"));
+            self.error(
+                Diagnostic::error(span, format!("printf: {msg}")).with_label("in this printf"),
+            );
         }
         for v in &values {
             self.store_check(v);
         }
         Some(TStmt::Emit {
-            event: self.event(EventSpec::Printf { format, args: types }),
+            event: self.event(EventSpec::Printf {
+                format,
+                args: types,
+            }),
             args: values,
         })
     }
@@ -597,7 +642,10 @@ impl Checker {
             }
         }
         if args.len() > 1 {
-            self.error(Diagnostic::error(span, "print(value) takes one argument; top and div apply to maps"));
+            self.error(Diagnostic::error(
+                span,
+                "print(value) takes one argument; top and div apply to maps",
+            ));
         }
         let v = self.expr(cx, first);
         self.store_check(&v);
@@ -611,7 +659,10 @@ impl Checker {
         match &e.kind {
             ExprKind::Map { name, keys } if keys.is_empty() => Some(self.map_id(name, e.span)),
             _ => {
-                self.error(Diagnostic::error(e.span, "expected a map like `@name`").with_label("not a map"));
+                self.error(
+                    Diagnostic::error(e.span, "expected a map like `@name`")
+                        .with_label("not a map"),
+                );
                 None
             }
         }
@@ -625,7 +676,10 @@ impl Checker {
     // ---- variables and maps ----
 
     fn find_var(&self, cx: &ProbeCx, name: &str) -> Option<VarId> {
-        cx.vars.iter().position(|(n, _)| n == name).map(|i| i as VarId)
+        cx.vars
+            .iter()
+            .position(|(n, _)| n == name)
+            .map(|i| i as VarId)
     }
 
     /// Define or re-assign `$name` with a value of type `ty`.
@@ -634,7 +688,11 @@ impl Checker {
         let id = match self.find_var(cx, name) {
             Some(id) => id,
             None => {
-                let start = self.remembered_vars.get(&key).cloned().unwrap_or_else(|| ty.clone());
+                let start = self
+                    .remembered_vars
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_else(|| ty.clone());
                 cx.vars.push((name.to_string(), start));
                 (cx.vars.len() - 1) as VarId
             }
@@ -650,7 +708,8 @@ impl Checker {
                 .with_label(format!("this is {ty}")),
             ),
         }
-        self.remembered_vars.insert(key, cx.vars[id as usize].1.clone());
+        self.remembered_vars
+            .insert(key, cx.vars[id as usize].1.clone());
         id
     }
 
@@ -687,7 +746,9 @@ impl Checker {
                 self.error(
                     Diagnostic::error(
                         span,
-                        format!("type mismatch for {name}: it holds {current} but is assigned {ty}"),
+                        format!(
+                            "type mismatch for {name}: it holds {current} but is assigned {ty}"
+                        ),
                     )
                     .with_label(format!("this is {ty}")),
                 );
@@ -696,7 +757,13 @@ impl Checker {
     }
 
     /// Type the key expressions of `@name[keys]` and unify them with the map's key type.
-    fn map_key(&mut self, cx: &mut ProbeCx, name: &str, keys: &[Expr], span: Span) -> Option<TExpr> {
+    fn map_key(
+        &mut self,
+        cx: &mut ProbeCx,
+        name: &str,
+        keys: &[Expr],
+        span: Span,
+    ) -> Option<TExpr> {
         let map = self.map_id(name, span);
         let key = match keys.len() {
             0 => None,
@@ -715,16 +782,30 @@ impl Checker {
         let decl = &self.maps[map as usize];
         let current = decl.key.clone();
         let first_use = current == Type::None && decl.value == Type::None;
-        let merged = if first_use { Some(key_ty.clone()) } else { unify(&current, &key_ty) };
+        let merged = if first_use {
+            Some(key_ty.clone())
+        } else {
+            unify(&current, &key_ty)
+        };
         match merged {
             Some(t) => self.maps[map as usize].key = t,
             None => {
                 let name = decl.name.clone();
-                let describe = |t: &Type| if *t == Type::None { "no key".to_string() } else { format!("key {t}") };
+                let describe = |t: &Type| {
+                    if *t == Type::None {
+                        "no key".to_string()
+                    } else {
+                        format!("key {t}")
+                    }
+                };
                 self.error(
                     Diagnostic::error(
                         span,
-                        format!("{name} is used with {} here but with {} elsewhere", describe(&key_ty), describe(&current)),
+                        format!(
+                            "{name} is used with {} here but with {} elsewhere",
+                            describe(&key_ty),
+                            describe(&current)
+                        ),
                     )
                     .with_label("inconsistent key"),
                 );
@@ -733,7 +814,13 @@ impl Checker {
         key
     }
 
-    fn map_value_expr(&mut self, cx: &ProbeCx, map: MapId, key: Option<TExpr>, span: Span) -> TExpr {
+    fn map_value_expr(
+        &mut self,
+        cx: &ProbeCx,
+        map: MapId,
+        key: Option<TExpr>,
+        span: Span,
+    ) -> TExpr {
         let value = self.maps[map as usize].value.clone();
         let ty = match &value {
             Type::Count => Type::U64,
@@ -741,8 +828,11 @@ impl Checker {
             Type::Stats | Type::Hist | Type::Lhist { .. } => {
                 let name = self.maps[map as usize].name.clone();
                 self.error(
-                    Diagnostic::error(span, format!("{name} holds {value} and cannot be used as a value"))
-                        .with_label("use print() to show it"),
+                    Diagnostic::error(
+                        span,
+                        format!("{name} holds {value} and cannot be used as a value"),
+                    )
+                    .with_label("use print() to show it"),
                 );
                 Type::I64
             }
@@ -752,8 +842,13 @@ impl Checker {
         if value.is_aggregation() && !cx.user() {
             let name = self.maps[map as usize].name.clone();
             self.error(
-                Diagnostic::error(span, format!("{name} is a per-CPU {value} map and cannot be read inside a kernel probe"))
-                    .with_label("read it in an END or interval block instead"),
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "{name} is a per-CPU {value} map and cannot be read inside a kernel probe"
+                    ),
+                )
+                .with_label("read it in an END or interval block instead"),
             );
         }
         texpr(
@@ -772,12 +867,18 @@ impl Checker {
         let span = e.span;
         match &e.kind {
             ExprKind::Int(v) => {
-                let ty = if *v > i64::MAX as u64 { Type::U64 } else { Type::I64 };
+                let ty = if *v > i64::MAX as u64 {
+                    Type::U64
+                } else {
+                    Type::I64
+                };
                 texpr(TExprKind::Int(*v as i64), ty, span)
             }
             ExprKind::Str(s) => texpr(
                 TExprKind::Str(s.clone()),
-                Type::Str { len: s.len() as u32 + 1 },
+                Type::Str {
+                    len: s.len() as u32 + 1,
+                },
                 span,
             ),
             ExprKind::Ident(name) => self.builtin_var(cx, name, span),
@@ -785,16 +886,21 @@ impl Checker {
                 Some(id) => texpr(TExprKind::Var(id), cx.vars[id as usize].1.clone(), span),
                 None => {
                     self.error(
-                        Diagnostic::error(span, format!("variable ${name} is used before it is assigned"))
-                            .with_label("not assigned yet"),
+                        Diagnostic::error(
+                            span,
+                            format!("variable ${name} is used before it is assigned"),
+                        )
+                        .with_label("not assigned yet"),
                     );
                     poison(span)
                 }
             },
             ExprKind::Positional(n) => self.positional(*n, span),
-            ExprKind::PositionalCount => {
-                texpr(TExprKind::Int(self.opts.params.len() as i64), Type::I64, span)
-            }
+            ExprKind::PositionalCount => texpr(
+                TExprKind::Int(self.opts.params.len() as i64),
+                Type::I64,
+                span,
+            ),
             ExprKind::Map { name, keys } => {
                 let key = self.map_key(cx, name, keys, span);
                 let map = self.map_id(name, span);
@@ -821,8 +927,11 @@ impl Checker {
                     Some(ty) => ty,
                     None => {
                         self.error(
-                            Diagnostic::error(span, format!("the branches of `?:` differ: {} and {}", t.ty, f.ty))
-                                .with_label("mismatched branches"),
+                            Diagnostic::error(
+                                span,
+                                format!("the branches of `?:` differ: {} and {}", t.ty, f.ty),
+                            )
+                            .with_label("mismatched branches"),
                         );
                         t.ty.clone()
                     }
@@ -862,7 +971,9 @@ impl Checker {
             ExprKind::Cast { ty, expr } => {
                 let inner = self.expr(cx, expr);
                 match int_type_named(&ty.base) {
-                    Some(Type::Int { bits, signed }) if ty.pointer_depth == 0 && ty.array_len.is_none() => {
+                    Some(Type::Int { bits, signed })
+                        if ty.pointer_depth == 0 && ty.array_len.is_none() =>
+                    {
                         self.want_int(&inner, "a cast operand");
                         texpr(
                             TExprKind::Cast {
@@ -876,8 +987,11 @@ impl Checker {
                     }
                     _ => {
                         self.error(
-                            Diagnostic::error(ty.span, format!("cast to `{}` is not supported yet", ty.base))
-                                .with_label("only integer casts such as (uint8) or (int64) for now"),
+                            Diagnostic::error(
+                                ty.span,
+                                format!("cast to `{}` is not supported yet", ty.base),
+                            )
+                            .with_label("only integer casts such as (uint8) or (int64) for now"),
                         );
                         poison(span)
                     }
@@ -894,7 +1008,10 @@ impl Checker {
                 }
                 _ if t.pointer_depth > 0 => texpr(TExprKind::Int(8), Type::U64, span),
                 _ => {
-                    self.error(Diagnostic::error(t.span, format!("sizeof(`{}`) is not supported yet", t.base)));
+                    self.error(Diagnostic::error(
+                        t.span,
+                        format!("sizeof(`{}`) is not supported yet", t.base),
+                    ));
                     poison(span)
                 }
             },
@@ -908,8 +1025,11 @@ impl Checker {
             }
             ExprKind::Index { .. } | ExprKind::Offsetof { .. } => {
                 self.error(
-                    Diagnostic::error(span, "pointer indexing and offsetof need kernel types, not supported yet")
-                        .with_label("not supported yet"),
+                    Diagnostic::error(
+                        span,
+                        "pointer indexing and offsetof need kernel types, not supported yet",
+                    )
+                    .with_label("not supported yet"),
                 );
                 poison(span)
             }
@@ -929,7 +1049,9 @@ impl Checker {
             Some(v) => texpr(TExprKind::Int(v), Type::I64, span),
             None => texpr(
                 TExprKind::Str(value.clone().into_bytes()),
-                Type::Str { len: value.len() as u32 + 1 },
+                Type::Str {
+                    len: value.len() as u32 + 1,
+                },
                 span,
             ),
         }
@@ -959,7 +1081,10 @@ impl Checker {
                 return poison(span);
             }
             _ => {
-                if let Some(n) = name.strip_prefix("arg").and_then(|d| d.parse::<usize>().ok()) {
+                if let Some(n) = name
+                    .strip_prefix("arg")
+                    .and_then(|d| d.parse::<usize>().ok())
+                {
                     return self.arg_n(cx, n, span);
                 }
                 let hint = catalogue::suggest(name, Kind::Variable)
@@ -986,9 +1111,12 @@ impl Checker {
     fn arg_n(&mut self, cx: &ProbeCx, n: usize, span: Span) -> TExpr {
         if Self::is_kprobe(cx) != Some(false) || n >= PT_REGS_ARGS.len() {
             self.error(
-                Diagnostic::error(span, format!("arg{n} is only available in kprobes (arg0 to arg5)"))
-                    .with_label("no such argument here")
-                    .with_note("tracepoints name their arguments: args->field"),
+                Diagnostic::error(
+                    span,
+                    format!("arg{n} is only available in kprobes (arg0 to arg5)"),
+                )
+                .with_label("no such argument here")
+                .with_note("tracepoints name their arguments: args->field"),
             );
             return poison(span);
         }
@@ -1024,7 +1152,11 @@ impl Checker {
                 texpr(TExprKind::Retype(Box::new(ip)), Type::Ksym, span)
             }
             _ => {
-                let where_ = if name == "retval" { "kretprobes" } else { "kprobes" };
+                let where_ = if name == "retval" {
+                    "kretprobes"
+                } else {
+                    "kprobes"
+                };
                 self.error(
                     Diagnostic::error(span, format!("`{name}` is only available in {where_}"))
                         .with_label("not available in this probe"),
@@ -1038,8 +1170,11 @@ impl Checker {
         if !matches!(&base.kind, ExprKind::Ident(n) if n == "args") {
             let _ = self.expr(cx, base);
             self.error(
-                Diagnostic::error(span, "field access on kernel structures is not supported yet")
-                    .with_label("only args->field for now"),
+                Diagnostic::error(
+                    span,
+                    "field access on kernel structures is not supported yet",
+                )
+                .with_label("only args->field for now"),
             );
             return poison(span);
         }
@@ -1051,7 +1186,10 @@ impl Checker {
             return poison(span);
         };
         let Some(format) = &cx.format else {
-            self.error(Diagnostic::error(span, format!("cannot read the format of tracepoint {category}:{name}")));
+            self.error(Diagnostic::error(
+                span,
+                format!("cannot read the format of tracepoint {category}:{name}"),
+            ));
             return poison(span);
         };
         let Some(f) = format.field(field) else {
@@ -1064,9 +1202,12 @@ impl Checker {
                 .map(|(_, n)| format!("did you mean `{n}`? "))
                 .unwrap_or_default();
             self.error(
-                Diagnostic::error(span, format!("tracepoint {category}:{name} has no field `{field}`"))
-                    .with_label("unknown field")
-                    .with_note(format!("{best}its fields: {}", names.join(", "))),
+                Diagnostic::error(
+                    span,
+                    format!("tracepoint {category}:{name} has no field `{field}`"),
+                )
+                .with_label("unknown field")
+                .with_note(format!("{best}its fields: {}", names.join(", "))),
             );
             return poison(span);
         };
@@ -1087,7 +1228,10 @@ impl Checker {
                 )
             }
             FieldKind::CharArray => texpr(
-                TExprKind::CtxCharArray { off: f.offset, len: f.size },
+                TExprKind::CtxCharArray {
+                    off: f.offset,
+                    len: f.size,
+                },
                 Type::Str { len: f.size },
                 span,
             ),
@@ -1096,13 +1240,18 @@ impl Checker {
                     off: f.offset,
                     len: self.opts.strlen,
                 },
-                Type::Str { len: self.opts.strlen },
+                Type::Str {
+                    len: self.opts.strlen,
+                },
                 span,
             ),
             _ => {
                 self.error(
-                    Diagnostic::error(span, format!("field `{field}` ({}) cannot be read yet", f.c_type))
-                        .with_label("unsupported field type"),
+                    Diagnostic::error(
+                        span,
+                        format!("field `{field}` ({}) cannot be read yet", f.c_type),
+                    )
+                    .with_label("unsupported field type"),
                 );
                 poison(span)
             }
@@ -1130,13 +1279,19 @@ impl Checker {
         match entry.kind {
             Kind::Aggregation => {
                 self.error(
-                    Diagnostic::error(span, format!("{name}() can only be assigned to a map, as in @x = {name}(...)"))
-                        .with_label("aggregation used as a value"),
+                    Diagnostic::error(
+                        span,
+                        format!("{name}() can only be assigned to a map, as in @x = {name}(...)"),
+                    )
+                    .with_label("aggregation used as a value"),
                 );
                 return poison(span);
             }
             Kind::Variable => {
-                self.error(Diagnostic::error(span, format!("`{name}` takes no arguments")));
+                self.error(Diagnostic::error(
+                    span,
+                    format!("`{name}` takes no arguments"),
+                ));
                 return poison(span);
             }
             Kind::Function => {}
@@ -1145,7 +1300,9 @@ impl Checker {
         match name {
             "str" => self.str_call(cx, args, span),
             "ksym" => {
-                let Some(a) = args.first() else { return poison(span) };
+                let Some(a) = args.first() else {
+                    return poison(span);
+                };
                 let v = self.expr(cx, a);
                 self.want_int(&v, "the argument of ksym()");
                 texpr(TExprKind::Retype(Box::new(v)), Type::Ksym, span)
@@ -1161,14 +1318,19 @@ impl Checker {
     }
 
     fn str_call(&mut self, cx: &mut ProbeCx, args: &[Expr], span: Span) -> TExpr {
-        let Some(a) = args.first() else { return poison(span) };
+        let Some(a) = args.first() else {
+            return poison(span);
+        };
         let v = self.expr(cx, a);
         // Capacity including the NUL: `str(p, n)` keeps n characters, `str(p)` strlen - 1.
         let len = match args.get(1) {
             Some(n) => {
                 let n = self.constant(cx, n);
                 if n < 1 {
-                    self.error(Diagnostic::error(args[1].span, "the length of str() must be at least 1"));
+                    self.error(Diagnostic::error(
+                        args[1].span,
+                        "the length of str() must be at least 1",
+                    ));
                 }
                 (n.max(1) as u32 + 1).min(self.opts.strlen)
             }
@@ -1182,7 +1344,8 @@ impl Checker {
             return texpr(TExprKind::Retype(Box::new(v)), Type::Str { len }, span);
         }
         self.want_int(&v, "the argument of str()");
-        let user = matches!(cx.target, Target::Tracepoint { category, .. } if category == "syscalls");
+        let user =
+            matches!(cx.target, Target::Tracepoint { category, .. } if category == "syscalls");
         texpr(
             TExprKind::ReadStr {
                 addr: Box::new(v),
@@ -1217,7 +1380,11 @@ impl Checker {
                 self.error(
                     Diagnostic::error(
                         side.span,
-                        format!("the operands of `{}` must be integers, found {}", op.symbol(), side.ty),
+                        format!(
+                            "the operands of `{}` must be integers, found {}",
+                            op.symbol(),
+                            side.ty
+                        ),
                     )
                     .with_label(format!("this is {}", side.ty)),
                 );
@@ -1245,8 +1412,16 @@ impl Checker {
             Add => arith(ir::BinOp::Add),
             Sub => arith(ir::BinOp::Sub),
             Mul => arith(ir::BinOp::Mul),
-            Div => arith(if signed { ir::BinOp::SDiv } else { ir::BinOp::UDiv }),
-            Mod => arith(if signed { ir::BinOp::SRem } else { ir::BinOp::URem }),
+            Div => arith(if signed {
+                ir::BinOp::SDiv
+            } else {
+                ir::BinOp::UDiv
+            }),
+            Mod => arith(if signed {
+                ir::BinOp::SRem
+            } else {
+                ir::BinOp::URem
+            }),
             BitAnd => arith(ir::BinOp::And),
             BitOr => arith(ir::BinOp::Or),
             BitXor => arith(ir::BinOp::Xor),
@@ -1256,7 +1431,10 @@ impl Checker {
                 let s = is_signed(&l.ty);
                 (
                     if s { ir::BinOp::AShr } else { ir::BinOp::LShr },
-                    Type::Int { bits: 64, signed: s },
+                    Type::Int {
+                        bits: 64,
+                        signed: s,
+                    },
                 )
             }
         };
@@ -1279,7 +1457,10 @@ impl Checker {
                 let (kind, ty) = match op {
                     UnOp::Neg => (TExprKind::Neg(Box::new(v)), Type::I64),
                     UnOp::BitNot => {
-                        let ty = Type::Int { bits: 64, signed: is_signed(&v.ty) };
+                        let ty = Type::Int {
+                            bits: 64,
+                            signed: is_signed(&v.ty),
+                        };
                         (TExprKind::BitNot(Box::new(v)), ty)
                     }
                     _ => (TExprKind::LogNot(Box::new(v)), Type::I64),
@@ -1288,22 +1469,35 @@ impl Checker {
             }
             UnOp::Deref | UnOp::AddrOf => {
                 self.error(
-                    Diagnostic::error(span, "pointer dereference and address-of need kernel types, not supported yet")
-                        .with_label("not supported yet"),
+                    Diagnostic::error(
+                        span,
+                        "pointer dereference and address-of need kernel types, not supported yet",
+                    )
+                    .with_label("not supported yet"),
                 );
                 poison(span)
             }
         }
     }
 
-    fn inc_dec(&mut self, cx: &mut ProbeCx, target: &Expr, increment: bool, prefix: bool, span: Span) -> TExpr {
+    fn inc_dec(
+        &mut self,
+        cx: &mut ProbeCx,
+        target: &Expr,
+        increment: bool,
+        prefix: bool,
+        span: Span,
+    ) -> TExpr {
         let lvalue = match &target.kind {
             ExprKind::Var(name) => match self.find_var(cx, name) {
                 Some(id) => LValue::Var(id),
                 None => {
                     self.error(
-                        Diagnostic::error(target.span, format!("variable ${name} is used before it is assigned"))
-                            .with_label("not assigned yet"),
+                        Diagnostic::error(
+                            target.span,
+                            format!("variable ${name} is used before it is assigned"),
+                        )
+                        .with_label("not assigned yet"),
                     );
                     return poison(span);
                 }
@@ -1320,7 +1514,10 @@ impl Checker {
                 }
             }
             _ => {
-                self.error(Diagnostic::error(target.span, "++ and -- need a variable or a map entry"));
+                self.error(Diagnostic::error(
+                    target.span,
+                    "++ and -- need a variable or a map entry",
+                ));
                 return poison(span);
             }
         };
@@ -1329,7 +1526,10 @@ impl Checker {
             LValue::Map { map, .. } => self.maps[*map as usize].value.clone(),
         };
         if !ty.is_int() {
-            self.error(Diagnostic::error(span, format!("++ and -- need an integer, found {ty}")));
+            self.error(Diagnostic::error(
+                span,
+                format!("++ and -- need an integer, found {ty}"),
+            ));
         }
         texpr(
             TExprKind::IncDec {
@@ -1419,4 +1619,3 @@ fn parse_int(s: &str) -> Option<i64> {
     }
     s.parse().ok()
 }
-

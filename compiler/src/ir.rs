@@ -49,6 +49,10 @@ pub struct MapSpec {
     pub value_type: Type,
 }
 
+/// Name of the per-CPU array (one u64) counting `Emit` records the ring buffer
+/// had no room for; the eBPF back end increments it when the module has it.
+pub const LOST_EVENTS_MAP: &str = ".lost";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapKind {
     Hash,
@@ -64,17 +68,32 @@ pub enum MapKind {
 /// id (u64); the arguments follow, laid out as a tuple of `args` types.
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventSpec {
-    Printf { format: String, args: Vec<Type> },
+    Printf {
+        format: String,
+        args: Vec<Type>,
+    },
     /// `print(@map, top, div)`: the map is read by user space when the event is handled.
-    PrintMap { map: MapId, top: u64, div: u64 },
+    PrintMap {
+        map: MapId,
+        top: u64,
+        div: u64,
+    },
     /// `print(expr)`
-    PrintValue { ty: Type },
-    Clear { map: MapId },
-    Zero { map: MapId },
+    PrintValue {
+        ty: Type,
+    },
+    Clear {
+        map: MapId,
+    },
+    Zero {
+        map: MapId,
+    },
     /// `exit()` or `exit(code)`: args is `[I64]` (the code).
     Exit,
     /// `time(fmt)`: prints the wall-clock time when handled.
-    Time { format: String },
+    Time {
+        format: String,
+    },
 }
 
 /// Where a function runs and therefore what its context is.
@@ -227,8 +246,14 @@ pub enum AggOp {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Inst {
     /// dst = value (any 64-bit constant).
-    Const { dst: VReg, value: i64 },
-    Mov { dst: VReg, src: VReg },
+    Const {
+        dst: VReg,
+        value: i64,
+    },
+    Mov {
+        dst: VReg,
+        src: VReg,
+    },
     Bin {
         dst: VReg,
         op: BinOp,
@@ -243,9 +268,15 @@ pub enum Inst {
         b: Operand,
     },
     /// dst = -src (two's complement)
-    Neg { dst: VReg, src: VReg },
+    Neg {
+        dst: VReg,
+        src: VReg,
+    },
     /// dst = !src (bitwise not)
-    Not { dst: VReg, src: VReg },
+    Not {
+        dst: VReg,
+        src: VReg,
+    },
     /// dst = src truncated to `bits` (8/16/32) then sign- or zero-extended to 64.
     Ext {
         dst: VReg,
@@ -261,11 +292,22 @@ pub enum Inst {
         signed: bool,
     },
     /// store the low `size` bytes of `src` at `mem`.
-    Store { mem: Mem, src: Operand, size: u8 },
+    Store {
+        mem: Mem,
+        src: Operand,
+        size: u8,
+    },
     /// `len` bytes at `mem` = 0.
-    Zero { mem: Mem, len: u32 },
+    Zero {
+        mem: Mem,
+        len: u32,
+    },
     /// copy `len` bytes; the ranges never overlap.
-    Copy { dst: Mem, src: Mem, len: u32 },
+    Copy {
+        dst: Mem,
+        src: Mem,
+        len: u32,
+    },
     /// dst = load `size` bytes at byte `off` of the probe context (tracepoint record
     /// fields, `pt_regs` registers), sign- or zero-extended.
     CtxLoad {
@@ -277,7 +319,10 @@ pub enum Inst {
     /// dst = address of the probe context plus `off` (for `__data_loc` fields the
     /// lowering adds the variable part with `Bin`). Only used as a `ReadKernel`/
     /// `ReadStr` source address.
-    CtxAddr { dst: VReg, off: u32 },
+    CtxAddr {
+        dst: VReg,
+        off: u32,
+    },
     /// Copy `len` bytes from kernel (`user == false`) or user memory at `addr`;
     /// on a fault the destination is zeroed.
     Read {
@@ -295,9 +340,14 @@ pub enum Inst {
         addr: VReg,
         user: bool,
     },
-    Builtin { dst: VReg, which: Builtin },
+    Builtin {
+        dst: VReg,
+        which: Builtin,
+    },
     /// The current task's command name, 16 bytes NUL-padded, at `dst`.
-    Comm { dst: Mem },
+    Comm {
+        dst: Mem,
+    },
     /// dst = 1 if the two strings are equal up to the first NUL (or `len` bytes), else 0.
     StrEq {
         dst: VReg,
@@ -327,10 +377,16 @@ pub enum Inst {
         op: AggOp,
         val: Operand,
     },
-    MapDelete { map: MapId, key: Option<Mem> },
+    MapDelete {
+        map: MapId,
+        key: Option<Mem>,
+    },
     /// Send `len` bytes at `mem` to user space (ring buffer in the kernel, a direct
     /// call in the JIT). The record's first 8 bytes are the event id.
-    Emit { mem: Mem, len: u32 },
+    Emit {
+        mem: Mem,
+        len: u32,
+    },
 }
 
 impl Function {

@@ -9,7 +9,10 @@
 //!   according to their type;
 //! - unreachable blocks are removed at the end (the verifier rejects dead code).
 
-use crate::ir::{self, AggOp, BlockId, Cond, Context, Function, Inst, MapKind, MapSpec, Mem, Operand, Term, VReg};
+use crate::ir::{
+    self, AggOp, BlockId, Cond, Context, Function, Inst, MapKind, MapSpec, Mem, Operand, Term,
+    VReg, LOST_EVENTS_MAP,
+};
 use crate::probes::Target;
 use crate::typed::*;
 use rtrace_stdlib::types::{round8, tuple_layout, Type, HIST_BUCKETS};
@@ -19,10 +22,19 @@ pub const MAP_KEYS_MAX: u32 = 4096;
 /// Ring buffer size for events: large enough that printf bursts are not lost.
 pub const RINGBUF_BYTES: u32 = 1 << 20;
 
-/// The lowered module; `module.functions[i]` implements `program.probes[i]`, and
-/// the ring buffer is the last map.
+/// The lowered module; `module.functions[i]` implements `program.probes[i]`; the
+/// lost-events counter and the ring buffer are the last two maps.
 pub fn lower(program: &TypedProgram) -> ir::Module {
     let mut maps: Vec<MapSpec> = program.maps.iter().map(map_spec).collect();
+    maps.push(MapSpec {
+        name: LOST_EVENTS_MAP.to_string(),
+        kind: MapKind::PerCpuArray,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        key_type: Type::None,
+        value_type: Type::Count,
+    });
     maps.push(MapSpec {
         name: ".events".to_string(),
         kind: MapKind::RingBuf,
@@ -55,10 +67,14 @@ fn map_spec(decl: &MapDecl) -> MapSpec {
     let user_key = round8(decl.key.size());
     let (kind, key_size, max_entries) = match (&decl.value, keyless) {
         (Type::Hist, true) => (MapKind::PerCpuArray, 4, HIST_BUCKETS),
-        (Type::Lhist { min, max, step }, true) => {
-            (MapKind::PerCpuArray, 4, lhist_bucket_count(*min, *max, *step))
+        (Type::Lhist { min, max, step }, true) => (
+            MapKind::PerCpuArray,
+            4,
+            lhist_bucket_count(*min, *max, *step),
+        ),
+        (Type::Hist | Type::Lhist { .. }, false) => {
+            (MapKind::PerCpuHash, user_key + 8, MAP_KEYS_MAX)
         }
-        (Type::Hist | Type::Lhist { .. }, false) => (MapKind::PerCpuHash, user_key + 8, MAP_KEYS_MAX),
         (v, true) if v.is_aggregation() => (MapKind::PerCpuArray, 4, 1),
         (v, false) if v.is_aggregation() => (MapKind::PerCpuHash, user_key, MAP_KEYS_MAX),
         (_, true) => (MapKind::Hash, 8, 1),
@@ -115,7 +131,9 @@ fn context_of(target: &Target) -> Context {
     match target {
         Target::Begin | Target::End | Target::Interval { .. } => Context::User,
         Target::Tracepoint { .. } => Context::Tracepoint,
-        Target::Profile { .. } | Target::Software { .. } | Target::Hardware { .. } => Context::PerfEvent,
+        Target::Profile { .. } | Target::Software { .. } | Target::Hardware { .. } => {
+            Context::PerfEvent
+        }
         Target::Kprobe { .. } => Context::Kprobe,
     }
 }
@@ -137,7 +155,10 @@ fn has_control_flow(e: &TExpr) -> bool {
         Cast { expr, .. } | TupleField { expr, .. } => has_control_flow(expr),
         ReadStr { addr, .. } => has_control_flow(addr),
         Tuple(xs) => xs.iter().any(has_control_flow),
-        IncDec { target: LValue::Map { key, .. }, .. } => key.as_deref().is_some_and(has_control_flow),
+        IncDec {
+            target: LValue::Map { key, .. },
+            ..
+        } => key.as_deref().is_some_and(has_control_flow),
         _ => false,
     }
 }
@@ -157,7 +178,11 @@ impl<'a> FnLower<'a> {
             let size = round8(ty.size()).max(8);
             let mem = Mem::at(l.f.new_slot(size), 0);
             match size {
-                8 => l.emit(Inst::Store { mem, src: Operand::Imm(0), size: 8 }),
+                8 => l.emit(Inst::Store {
+                    mem,
+                    src: Operand::Imm(0),
+                    size: 8,
+                }),
                 _ => l.emit(Inst::Zero { mem, len: size }),
             }
             l.vars.push(mem);
@@ -166,7 +191,11 @@ impl<'a> FnLower<'a> {
             let cond = l.scalar(pred);
             let body = l.f.new_block();
             let exit = l.f.new_block();
-            l.terminate(Term::Branch { cond, then: body, els: exit });
+            l.terminate(Term::Branch {
+                cond,
+                then: body,
+                els: exit,
+            });
             l.cur = body;
         }
         l.stmts(&p.body);
@@ -207,12 +236,21 @@ impl<'a> FnLower<'a> {
 
     fn load64(&mut self, mem: Mem) -> VReg {
         let dst = self.vreg();
-        self.emit(Inst::Load { dst, mem, size: 8, signed: false });
+        self.emit(Inst::Load {
+            dst,
+            mem,
+            size: 8,
+            signed: false,
+        });
         dst
     }
 
     fn store64(&mut self, mem: Mem, src: VReg) {
-        self.emit(Inst::Store { mem, src: Operand::Reg(src), size: 8 });
+        self.emit(Inst::Store {
+            mem,
+            src: Operand::Reg(src),
+            size: 8,
+        });
     }
 
     fn bin(&mut self, op: ir::BinOp, a: VReg, b: Operand) -> VReg {
@@ -241,7 +279,12 @@ impl<'a> FnLower<'a> {
                 self.value(e);
             }
             TStmt::Assign { target, value } => self.assign(target, value),
-            TStmt::Agg { map, key, func, value } => self.aggregate(*map, key.as_ref(), *func, value.as_ref()),
+            TStmt::Agg {
+                map,
+                key,
+                func,
+                value,
+            } => self.aggregate(*map, key.as_ref(), *func, value.as_ref()),
             TStmt::Emit { event, args } => self.emit_event(*event, args),
             TStmt::Exit { event, code } => {
                 self.emit_event(*event, std::slice::from_ref(code));
@@ -255,7 +298,11 @@ impl<'a> FnLower<'a> {
             TStmt::If { cond, then, els } => {
                 let c = self.scalar(cond);
                 let (bt, be, join) = (self.f.new_block(), self.f.new_block(), self.f.new_block());
-                self.terminate(Term::Branch { cond: c, then: bt, els: be });
+                self.terminate(Term::Branch {
+                    cond: c,
+                    then: bt,
+                    els: be,
+                });
                 self.cur = bt;
                 self.stmts(then);
                 self.terminate(Term::Jump(join));
@@ -269,7 +316,11 @@ impl<'a> FnLower<'a> {
                 self.terminate(Term::Jump(head));
                 self.cur = head;
                 let c = self.scalar(cond);
-                self.terminate(Term::Branch { cond: c, then: bb, els: exit });
+                self.terminate(Term::Branch {
+                    cond: c,
+                    then: bb,
+                    els: exit,
+                });
                 self.cur = bb;
                 self.loops.push((head, exit));
                 self.stmts(body);
@@ -299,7 +350,10 @@ impl<'a> FnLower<'a> {
     fn assign(&mut self, target: &LValue, value: &TExpr) {
         match target {
             LValue::Var(id) => {
-                let (mem, ty) = (self.vars[*id as usize], self.var_types[*id as usize].clone());
+                let (mem, ty) = (
+                    self.vars[*id as usize],
+                    self.var_types[*id as usize].clone(),
+                );
                 self.lower_into(mem, &ty, value);
             }
             LValue::Map { map, key } => {
@@ -308,12 +362,22 @@ impl<'a> FnLower<'a> {
                 let key = self.map_key(*map, key.as_deref());
                 let src = self.temp(value_size);
                 self.lower_into(src, &value_ty, value);
-                self.emit(Inst::MapWrite { map: *map, key, src });
+                self.emit(Inst::MapWrite {
+                    map: *map,
+                    key,
+                    src,
+                });
             }
         }
     }
 
-    fn aggregate(&mut self, map: ir::MapId, key: Option<&TExpr>, func: AggFunc, value: Option<&TExpr>) {
+    fn aggregate(
+        &mut self,
+        map: ir::MapId,
+        key: Option<&TExpr>,
+        func: AggFunc,
+        value: Option<&TExpr>,
+    ) {
         // The key goes to memory first, so the value and bucket vregs never cross blocks.
         let bucketed = matches!(func, AggFunc::Hist | AggFunc::Lhist { .. });
         let key_mem = self.map_key(map, key);
@@ -328,7 +392,12 @@ impl<'a> FnLower<'a> {
             AggFunc::Max => AggOp::Max,
         };
         if !bucketed {
-            self.emit(Inst::MapAgg { map, key: key_mem, op, val });
+            self.emit(Inst::MapAgg {
+                map,
+                key: key_mem,
+                op,
+                val,
+            });
             return;
         }
         let bucket = match func {
@@ -343,11 +412,20 @@ impl<'a> FnLower<'a> {
             }
             None => {
                 let mem = self.temp(8);
-                self.emit(Inst::Store { mem, src: Operand::Reg(bucket), size: 4 });
+                self.emit(Inst::Store {
+                    mem,
+                    src: Operand::Reg(bucket),
+                    size: 4,
+                });
                 mem
             }
         };
-        self.emit(Inst::MapAgg { map, key: Some(key_mem), op, val: Operand::Imm(0) });
+        self.emit(Inst::MapAgg {
+            map,
+            key: Some(key_mem),
+            op,
+            val: Operand::Imm(0),
+        });
     }
 
     /// log2 bucket: 0 for negative values, 1 for 0, 2 + floor(log2 v) otherwise
@@ -355,26 +433,53 @@ impl<'a> FnLower<'a> {
     /// The log2 is a binary search over shifts with branches, which is shorter
     /// than a branch-free sequence in eBPF.
     fn hist_bucket(&mut self, val: Operand) -> VReg {
-        let Operand::Reg(v) = val else { unreachable!("hist always has a value") };
+        let Operand::Reg(v) = val else {
+            unreachable!("hist always has a value")
+        };
         // 1 for zero, 0 for negative values; positive values take the log path.
         let result = self.cmp(Cond::Eq, v, Operand::Imm(0));
         let positive = self.cmp(Cond::SGt, v, Operand::Imm(0));
         let (log, join) = (self.f.new_block(), self.f.new_block());
-        self.terminate(Term::Branch { cond: positive, then: log, els: join });
+        self.terminate(Term::Branch {
+            cond: positive,
+            then: log,
+            els: join,
+        });
 
         self.cur = log;
-        self.emit(Inst::Const { dst: result, value: 2 });
+        self.emit(Inst::Const {
+            dst: result,
+            value: 2,
+        });
         let x = self.vreg();
         self.emit(Inst::Mov { dst: x, src: v });
         for shift in [32i64, 16, 8, 4, 2, 1] {
             let bound = (1i64 << shift) - 1;
-            let b = if fits_imm(bound) { Operand::Imm(bound) } else { Operand::Reg(self.constant(bound)) };
+            let b = if fits_imm(bound) {
+                Operand::Imm(bound)
+            } else {
+                Operand::Reg(self.constant(bound))
+            };
             let above = self.cmp(Cond::UGt, x, b);
             let (step, next) = (self.f.new_block(), self.f.new_block());
-            self.terminate(Term::Branch { cond: above, then: step, els: next });
+            self.terminate(Term::Branch {
+                cond: above,
+                then: step,
+                els: next,
+            });
             self.cur = step;
-            self.emit(Inst::Bin { dst: x, op: ir::BinOp::LShr, a: x, b: Operand::Imm(shift) });
-            self.emit(Inst::Bin { dst: result, op: ir::BinOp::Add, a: result, b: Operand::Imm(shift) });
+            self.emit(Inst::Bin {
+                dst: x,
+                op: ir::BinOp::LShr,
+                a: x,
+                b: Operand::Imm(shift),
+            });
+            self.emit(Inst::Bin {
+                dst: result,
+                op: ir::BinOp::Add,
+                a: result,
+                b: Operand::Imm(shift),
+            });
             self.terminate(Term::Jump(next));
             self.cur = next;
         }
@@ -385,9 +490,17 @@ impl<'a> FnLower<'a> {
 
     /// Linear bucket: 0 below `min`, 1 + (v - min) / step inside, last at or above `max`.
     fn lhist_bucket(&mut self, val: Operand, min: i64, max: i64, step: i64) -> VReg {
-        let Operand::Reg(v) = val else { unreachable!("lhist always has a value") };
+        let Operand::Reg(v) = val else {
+            unreachable!("lhist always has a value")
+        };
         let last = lhist_bucket_count(min, max, step) as i64 - 1;
-        let imm = |l: &mut Self, x: i64| if fits_imm(x) { Operand::Imm(x) } else { Operand::Reg(l.constant(x)) };
+        let imm = |l: &mut Self, x: i64| {
+            if fits_imm(x) {
+                Operand::Imm(x)
+            } else {
+                Operand::Reg(l.constant(x))
+            }
+        };
         let (min_op, max_op, step_op) = (imm(self, min), imm(self, max), imm(self, step));
         let below = self.cmp(Cond::SLt, v, min_op);
         let above = self.cmp(Cond::SGe, v, max_op);
@@ -421,7 +534,11 @@ impl<'a> FnLower<'a> {
                 zero_padding(self, mem, &key_ty);
                 self.lower_into(mem, &key_ty, k);
             }
-            None => self.emit(Inst::Store { mem, src: Operand::Imm(0), size: 8 }),
+            None => self.emit(Inst::Store {
+                mem,
+                src: Operand::Imm(0),
+                size: 8,
+            }),
         }
         Some(mem)
     }
@@ -430,12 +547,18 @@ impl<'a> FnLower<'a> {
         let types: Vec<Type> = args.iter().map(|a| a.ty.clone()).collect();
         let (offsets, size) = tuple_layout(&types);
         let rec = self.temp(8 + size);
-        let id = self.constant(event as i64);
-        self.store64(rec, id);
+        self.emit(Inst::Store {
+            mem: rec,
+            src: Operand::Imm(event as i64),
+            size: 8,
+        });
         for ((a, off), ty) in args.iter().zip(offsets).zip(&types) {
             self.lower_into(rec.offset(8 + off), ty, a);
         }
-        self.emit(Inst::Emit { mem: rec, len: 8 + size });
+        self.emit(Inst::Emit {
+            mem: rec,
+            len: 8 + size,
+        });
     }
 
     /// Store `v` (of type `src_ty`) at `dst` laid out as `dst_ty`: strings are
@@ -448,9 +571,16 @@ impl<'a> FnLower<'a> {
                     self.emit(Inst::Copy { dst, src, len: n });
                 }
                 if d > s {
-                    self.emit(Inst::Zero { mem: dst.offset(n), len: d - n });
+                    self.emit(Inst::Zero {
+                        mem: dst.offset(n),
+                        len: d - n,
+                    });
                 } else if s > d {
-                    self.emit(Inst::Store { mem: dst.offset(d - 1), src: Operand::Imm(0), size: 1 });
+                    self.emit(Inst::Store {
+                        mem: dst.offset(d - 1),
+                        src: Operand::Imm(0),
+                        size: 1,
+                    });
                 }
             }
             (Type::Tuple(dt), Type::Tuple(st), Val::Mem(src)) => {
@@ -479,7 +609,12 @@ impl<'a> FnLower<'a> {
             (TExprKind::Comm, Type::Str { len: 16 }) => self.emit(Inst::Comm { dst }),
             (TExprKind::ReadStr { addr, user }, Type::Str { len }) if *len == e.ty.size() => {
                 let a = self.scalar(addr);
-                self.emit(Inst::ReadStr { dst, len: *len, addr: a, user: *user });
+                self.emit(Inst::ReadStr {
+                    dst,
+                    len: *len,
+                    addr: a,
+                    user: *user,
+                });
             }
             _ => {
                 let v = self.value(e);
@@ -544,25 +679,48 @@ impl<'a> FnLower<'a> {
             ProbeId(id) => scalar(self.constant(*id as i64)),
             CtxInt { off, size, signed } => {
                 let dst = self.vreg();
-                self.emit(Inst::CtxLoad { dst, off: *off, size: *size, signed: *signed });
+                self.emit(Inst::CtxLoad {
+                    dst,
+                    off: *off,
+                    size: *size,
+                    signed: *signed,
+                });
                 scalar(dst)
             }
             CtxCharArray { off, len } => {
                 let mem = self.temp(*len);
                 let addr = self.vreg();
-                self.emit(Inst::CtxAddr { dst: addr, off: *off });
-                self.emit(Inst::ReadStr { dst: mem, len: *len, addr, user: false });
+                self.emit(Inst::CtxAddr {
+                    dst: addr,
+                    off: *off,
+                });
+                self.emit(Inst::ReadStr {
+                    dst: mem,
+                    len: *len,
+                    addr,
+                    user: false,
+                });
                 Val::Mem(mem)
             }
             CtxDataLoc { off, len } => {
                 let loc = self.vreg();
-                self.emit(Inst::CtxLoad { dst: loc, off: *off, size: 4, signed: false });
+                self.emit(Inst::CtxLoad {
+                    dst: loc,
+                    off: *off,
+                    size: 4,
+                    signed: false,
+                });
                 let rel = self.bin(ir::BinOp::And, loc, Operand::Imm(0xffff));
                 let base = self.vreg();
                 self.emit(Inst::CtxAddr { dst: base, off: 0 });
                 let addr = self.bin(ir::BinOp::Add, base, Operand::Reg(rel));
                 let mem = self.temp(*len);
-                self.emit(Inst::ReadStr { dst: mem, len: *len, addr, user: false });
+                self.emit(Inst::ReadStr {
+                    dst: mem,
+                    len: *len,
+                    addr,
+                    user: false,
+                });
                 Val::Mem(mem)
             }
             Binary { op, lhs, rhs } => {
@@ -623,11 +781,17 @@ impl<'a> FnLower<'a> {
                     return scalar(v);
                 }
                 let dst = self.vreg();
-                self.emit(Inst::Ext { dst, src: v, bits: *bits, signed: *signed });
+                self.emit(Inst::Ext {
+                    dst,
+                    src: v,
+                    bits: *bits,
+                    signed: *signed,
+                });
                 scalar(dst)
             }
             Tuple(elems) => {
-                let (offs, size) = tuple_layout(&elems.iter().map(|x| x.ty.clone()).collect::<Vec<_>>());
+                let (offs, size) =
+                    tuple_layout(&elems.iter().map(|x| x.ty.clone()).collect::<Vec<_>>());
                 let mem = self.temp(size);
                 for (x, off) in elems.iter().zip(offs) {
                     self.lower_into(mem.offset(off), &x.ty, x);
@@ -635,8 +799,12 @@ impl<'a> FnLower<'a> {
                 Val::Mem(mem)
             }
             TupleField { expr, index } => {
-                let Val::Mem(m) = self.value(expr) else { unreachable!("tuples are in memory") };
-                let Type::Tuple(fields) = &expr.ty else { unreachable!("checked tuple") };
+                let Val::Mem(m) = self.value(expr) else {
+                    unreachable!("tuples are in memory")
+                };
+                let Type::Tuple(fields) = &expr.ty else {
+                    unreachable!("checked tuple")
+                };
                 let (offs, _) = tuple_layout(fields);
                 let field = m.offset(offs[*index as usize]);
                 match &fields[*index as usize] {
@@ -648,7 +816,12 @@ impl<'a> FnLower<'a> {
                 let a = self.scalar(addr);
                 let len = e.ty.size();
                 let mem = self.temp(len);
-                self.emit(Inst::ReadStr { dst: mem, len, addr: a, user: *user });
+                self.emit(Inst::ReadStr {
+                    dst: mem,
+                    len,
+                    addr: a,
+                    user: *user,
+                });
                 Val::Mem(mem)
             }
             Retype(x) => match (&x.ty, &e.ty) {
@@ -661,7 +834,11 @@ impl<'a> FnLower<'a> {
                 }
                 _ => self.value(x),
             },
-            IncDec { target, increment, prefix } => scalar(self.inc_dec(target, *increment, *prefix, &e.ty)),
+            IncDec {
+                target,
+                increment,
+                prefix,
+            } => scalar(self.inc_dec(target, *increment, *prefix, &e.ty)),
         }
     }
 
@@ -672,8 +849,16 @@ impl<'a> FnLower<'a> {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
             let v = i64::from_le_bytes(word);
-            let src = if fits_imm(v) { Operand::Imm(v) } else { Operand::Reg(self.constant(v)) };
-            self.emit(Inst::Store { mem: mem.offset(i as u32 * 8), src, size: 8 });
+            let src = if fits_imm(v) {
+                Operand::Imm(v)
+            } else {
+                Operand::Reg(self.constant(v))
+            };
+            self.emit(Inst::Store {
+                mem: mem.offset(i as u32 * 8),
+                src,
+                size: 8,
+            });
         }
     }
 
@@ -682,7 +867,12 @@ impl<'a> FnLower<'a> {
         let (value_ty, value_size) = (spec.value_type.clone(), spec.value_size);
         let key = self.map_key(map, key);
         let dst = self.temp(value_size);
-        self.emit(Inst::MapRead { map, key, dst, found: None });
+        self.emit(Inst::MapRead {
+            map,
+            key,
+            dst,
+            found: None,
+        });
         match value_ty {
             Type::Avg => {
                 let total = self.load64(dst);
@@ -704,9 +894,17 @@ impl<'a> FnLower<'a> {
         self.store64(result, ta);
         let (eval_b, join) = (self.f.new_block(), self.f.new_block());
         let term = if and {
-            Term::Branch { cond: ta, then: eval_b, els: join }
+            Term::Branch {
+                cond: ta,
+                then: eval_b,
+                els: join,
+            }
         } else {
-            Term::Branch { cond: ta, then: join, els: eval_b }
+            Term::Branch {
+                cond: ta,
+                then: join,
+                els: eval_b,
+            }
         };
         self.terminate(term);
         self.cur = eval_b;
@@ -722,7 +920,11 @@ impl<'a> FnLower<'a> {
         let result = self.temp(ty.size());
         let c = self.scalar(cond);
         let (bt, be, join) = (self.f.new_block(), self.f.new_block(), self.f.new_block());
-        self.terminate(Term::Branch { cond: c, then: bt, els: be });
+        self.terminate(Term::Branch {
+            cond: c,
+            then: bt,
+            els: be,
+        });
         for (block, arm) in [(bt, then), (be, els)] {
             self.cur = block;
             let v = self.value(arm);
@@ -745,19 +947,36 @@ impl<'a> FnLower<'a> {
                 let new = self.bin(ir::BinOp::Add, old, Operand::Imm(delta));
                 let new = self.normalise(new, ty);
                 self.store64(mem, new);
-                if prefix { new } else { old }
+                if prefix {
+                    new
+                } else {
+                    old
+                }
             }
             LValue::Map { map, key } => {
                 let value_size = self.maps[*map as usize].value_size;
                 let key = self.map_key(*map, key.as_deref());
                 let cell = self.temp(value_size);
-                self.emit(Inst::MapRead { map: *map, key, dst: cell, found: None });
+                self.emit(Inst::MapRead {
+                    map: *map,
+                    key,
+                    dst: cell,
+                    found: None,
+                });
                 let old = self.load64(cell);
                 let new = self.bin(ir::BinOp::Add, old, Operand::Imm(delta));
                 let new = self.normalise(new, ty);
                 self.store64(cell, new);
-                self.emit(Inst::MapWrite { map: *map, key, src: cell });
-                if prefix { new } else { old }
+                self.emit(Inst::MapWrite {
+                    map: *map,
+                    key,
+                    src: cell,
+                });
+                if prefix {
+                    new
+                } else {
+                    old
+                }
             }
         }
     }
@@ -767,7 +986,12 @@ impl<'a> FnLower<'a> {
         match ty {
             Type::Int { bits, signed } if *bits < 64 => {
                 let dst = self.vreg();
-                self.emit(Inst::Ext { dst, src: v, bits: *bits, signed: *signed });
+                self.emit(Inst::Ext {
+                    dst,
+                    src: v,
+                    bits: *bits,
+                    signed: *signed,
+                });
                 dst
             }
             _ => v,
@@ -779,7 +1003,10 @@ impl<'a> FnLower<'a> {
 fn zero_padding(l: &mut FnLower, mem: Mem, ty: &Type) {
     match ty {
         Type::Str { len } if len % 8 != 0 => {
-            l.emit(Inst::Zero { mem: mem.offset(*len), len: round8(*len) - len });
+            l.emit(Inst::Zero {
+                mem: mem.offset(*len),
+                len: round8(*len) - len,
+            });
         }
         Type::Tuple(fields) => {
             let (offs, _) = tuple_layout(fields);

@@ -47,6 +47,11 @@ impl Compiled {
     pub fn ringbuf_map(&self) -> ir::MapId {
         (self.module.maps.len() - 1) as ir::MapId
     }
+
+    /// The per-CPU counter of events lost to a full ring buffer (just before it).
+    pub fn lost_events_map(&self) -> ir::MapId {
+        (self.module.maps.len() - 2) as ir::MapId
+    }
 }
 
 #[derive(Debug)]
@@ -54,7 +59,10 @@ pub enum CompileError {
     /// Errors in the script, with spans.
     Script(Diagnostics),
     /// A probe that cannot become eBPF (e.g. stack too large), with its probe name.
-    Emit { probe: String, error: bpf::EmitError },
+    Emit {
+        probe: String,
+        error: bpf::EmitError,
+    },
 }
 
 impl CompileError {
@@ -100,10 +108,11 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
             continue;
         }
         let func = &module.functions[index];
-        let prog = bpf::emit_function(&module, func, &opts.emit).map_err(|error| CompileError::Emit {
-            probe: program.probe_names[probe.probe_id as usize].clone(),
-            error,
-        })?;
+        let prog =
+            bpf::emit_function(&module, func, &opts.emit).map_err(|error| CompileError::Emit {
+                probe: program.probe_names[probe.probe_id as usize].clone(),
+                error,
+            })?;
         kernel.push(KernelProbe {
             index,
             section: section_name(&probe.target),
@@ -130,9 +139,19 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
 fn section_name(target: &Target) -> String {
     match target {
         Target::Tracepoint { category, name } => format!("tracepoint/{category}/{name}"),
-        Target::Profile { .. } | Target::Software { .. } | Target::Hardware { .. } => "perf_event".into(),
-        Target::Kprobe { function, ret: false, .. } => format!("kprobe/{function}"),
-        Target::Kprobe { function, ret: true, .. } => format!("kretprobe/{function}"),
+        Target::Profile { .. } | Target::Software { .. } | Target::Hardware { .. } => {
+            "perf_event".into()
+        }
+        Target::Kprobe {
+            function,
+            ret: false,
+            ..
+        } => format!("kprobe/{function}"),
+        Target::Kprobe {
+            function,
+            ret: true,
+            ..
+        } => format!("kretprobe/{function}"),
         Target::Begin | Target::End | Target::Interval { .. } => unreachable!("user-space probe"),
     }
 }

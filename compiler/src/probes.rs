@@ -145,7 +145,10 @@ fn substitute_params(text: &str, params: &[String], span: Span) -> Result<String
             chars.next();
         }
         let n: usize = digits.parse().map_err(|_| {
-            Diagnostic::error(span, "`$` in an attach point must be a positional parameter like `$1`")
+            Diagnostic::error(
+                span,
+                "`$` in an attach point must be a positional parameter like `$1`",
+            )
         })?;
         let value = params.get(n.wrapping_sub(1)).ok_or_else(|| {
             Diagnostic::error(span, format!("positional parameter ${n} is not given"))
@@ -208,7 +211,10 @@ fn period(parts: &[&str], span: Span, what: &str) -> Result<u64, Diagnostic> {
     };
     let n: u64 = count.parse().map_err(|_| bad())?;
     if n == 0 {
-        return Err(Diagnostic::error(span, format!("{what} count must be greater than zero")));
+        return Err(Diagnostic::error(
+            span,
+            format!("{what} count must be greater than zero"),
+        ));
     }
     let ns = match unit {
         "s" => n * 1_000_000_000,
@@ -311,8 +317,10 @@ fn kprobe(parts: &[&str], span: Span) -> Result<Vec<Resolved>, Diagnostic> {
         2 => (None, parts[1]),
         3 => (Some(parts[1].to_string()), parts[2]),
         _ => {
-            return Err(Diagnostic::error(span, "expected `kprobe:<function>[+offset]`")
-                .with_label("malformed kprobe"))
+            return Err(
+                Diagnostic::error(span, "expected `kprobe:<function>[+offset]`")
+                    .with_label("malformed kprobe"),
+            )
         }
     };
     let (function, offset) = match func.split_once('+') {
@@ -334,14 +342,22 @@ fn kprobe(parts: &[&str], span: Span) -> Result<Vec<Resolved>, Diagnostic> {
     if tracefs::has_wildcard(&function) {
         let found = kernel_functions_matching(&function);
         if found.is_empty() {
-            return Err(Diagnostic::error(span, format!("no kernel function matches `{function}`"))
-                .with_label("nothing to attach to"));
+            return Err(Diagnostic::error(
+                span,
+                format!("no kernel function matches `{function}`"),
+            )
+            .with_label("nothing to attach to"));
         }
         return Ok(found
             .into_iter()
             .map(|f| Resolved {
                 name: format!("{kind}:{f}"),
-                target: Target::Kprobe { module: module.clone(), function: f, offset: 0, ret },
+                target: Target::Kprobe {
+                    module: module.clone(),
+                    function: f,
+                    offset: 0,
+                    ret,
+                },
             })
             .collect());
     }

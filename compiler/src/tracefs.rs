@@ -83,7 +83,10 @@ fn parse_field_line(rest: &str) -> Option<Field> {
     }
     let (c_type, name, array) = split_declaration(decl)?;
     let data_loc = c_type.starts_with("__data_loc") || c_type.starts_with("__rel_loc");
-    let is_char = c_type.trim_start_matches("__data_loc ").trim_start_matches("const ") == "char"
+    let is_char = c_type
+        .trim_start_matches("__data_loc ")
+        .trim_start_matches("const ")
+        == "char"
         || c_type.ends_with(" char");
     let kind = match (data_loc, array, is_char) {
         (true, _, true) => FieldKind::DataLocString,
@@ -191,7 +194,10 @@ mod tests {
         let names: Vec<_> = f.fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["__syscall_nr", "fd", "buf", "prev_comm", "name"]);
         let fd = f.field("fd").unwrap();
-        assert_eq!((fd.offset, fd.size, &fd.kind), (16, 8, &FieldKind::Int { signed: false }));
+        assert_eq!(
+            (fd.offset, fd.size, &fd.kind),
+            (16, 8, &FieldKind::Int { signed: false })
+        );
         assert!(f.field("buf").unwrap().is_pointer);
         assert_eq!(f.field("prev_comm").unwrap().kind, FieldKind::CharArray);
         assert_eq!(f.field("name").unwrap().kind, FieldKind::DataLocString);

@@ -66,11 +66,21 @@ pub enum TExprKind {
     /// The `probe` builtin of this probe.
     ProbeId(u32),
     /// Integer read from the probe context (tracepoint field, pt_regs register).
-    CtxInt { off: u32, size: u8, signed: bool },
+    CtxInt {
+        off: u32,
+        size: u8,
+        signed: bool,
+    },
     /// `char name[N]` tracepoint field.
-    CtxCharArray { off: u32, len: u32 },
+    CtxCharArray {
+        off: u32,
+        len: u32,
+    },
     /// `__data_loc char[] name` tracepoint field.
-    CtxDataLoc { off: u32, len: u32 },
+    CtxDataLoc {
+        off: u32,
+        len: u32,
+    },
     Binary {
         op: ir::BinOp,
         lhs: Box<TExpr>,
@@ -155,9 +165,15 @@ pub enum TStmt {
         value: Option<TExpr>,
     },
     /// Send an event record to user space: `printf`, `print`, `clear`, `zero`, `time`.
-    Emit { event: EventId, args: Vec<TExpr> },
+    Emit {
+        event: EventId,
+        args: Vec<TExpr>,
+    },
     /// Emit the exit event, then end this probe invocation.
-    Exit { event: EventId, code: TExpr },
+    Exit {
+        event: EventId,
+        code: TExpr,
+    },
     Delete {
         map: MapId,
         key: Option<TExpr>,

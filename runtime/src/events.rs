@@ -40,7 +40,10 @@ impl Resolver for ScriptResolver<'_> {
         symbols::hex_addr(addr)
     }
     fn probe_name(&self, id: u64) -> String {
-        self.probe_names.get(id as usize).cloned().unwrap_or_default()
+        self.probe_names
+            .get(id as usize)
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -56,7 +59,10 @@ impl EventSink {
     /// `Attaching N probes...`
     pub fn attached(&mut self, n: usize) -> io::Result<()> {
         if self.json {
-            writeln!(self.out, "{{\"type\": \"attached_probes\", \"data\": {{\"probes\": {n}}}}}")?;
+            writeln!(
+                self.out,
+                "{{\"type\": \"attached_probes\", \"data\": {{\"probes\": {n}}}}}"
+            )?;
         } else {
             let s = if n == 1 { "" } else { "s" };
             writeln!(self.out, "Attaching {n} probe{s}...")?;
@@ -64,9 +70,30 @@ impl EventSink {
         self.out.flush()
     }
 
+    /// Events the kernel dropped because the ring buffer was full.
+    pub fn lost(&mut self, n: u64) -> io::Result<()> {
+        if self.json {
+            writeln!(
+                self.out,
+                "{{\"type\": \"lost_events\", \"data\": {{\"events\": {n}}}}}"
+            )?;
+        } else {
+            writeln!(self.out, "Lost {n} events")?;
+        }
+        self.out.flush()
+    }
+
     /// Handle one record from the ring buffer or from JIT code.
-    pub fn handle(&mut self, compiled: &Compiled, maps: &MapTable, record: &[u8]) -> io::Result<Flow> {
-        let Some(id) = record.get(..8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default())) else {
+    pub fn handle(
+        &mut self,
+        compiled: &Compiled,
+        maps: &MapTable,
+        record: &[u8],
+    ) -> io::Result<Flow> {
+        let Some(id) = record
+            .get(..8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+        else {
             return Ok(Flow::Continue);
         };
         let Some(spec) = compiled.module.events.get(id as usize) else {
@@ -77,7 +104,10 @@ impl EventSink {
             probe_names: &compiled.program.probe_names,
         };
         let flow = match spec {
-            EventSpec::Printf { format, args: types } => {
+            EventSpec::Printf {
+                format,
+                args: types,
+            } => {
                 let text = self.render_printf(id as usize, format, types, args, &resolver);
                 self.write_text_event("printf", &text)?;
                 Flow::Continue
@@ -91,7 +121,11 @@ impl EventSink {
                     let line = output::value_event_json(ty, args, &resolver);
                     self.out.write_all(line.as_bytes())?;
                 } else {
-                    writeln!(self.out, "{}", output::print_value_text(ty, args, &resolver))?;
+                    writeln!(
+                        self.out,
+                        "{}",
+                        output::print_value_text(ty, args, &resolver)
+                    )?;
                 }
                 Flow::Continue
             }
@@ -145,7 +179,14 @@ impl EventSink {
     }
 
     /// Print one map (`print(@m)`, REPL).
-    pub fn print_map(&mut self, compiled: &Compiled, maps: &MapTable, map: MapId, top: u64, div: u64) -> io::Result<()> {
+    pub fn print_map(
+        &mut self,
+        compiled: &Compiled,
+        maps: &MapTable,
+        map: MapId,
+        top: u64,
+        div: u64,
+    ) -> io::Result<()> {
         let resolver = ScriptResolver {
             probe_names: &compiled.program.probe_names,
         };
@@ -175,7 +216,11 @@ impl EventSink {
     pub fn print_exit_maps(&mut self, compiled: &Compiled, maps: &MapTable) -> io::Result<()> {
         self.out.write_all(b"\n\n")?;
         let mut ids: Vec<MapId> = (0..compiled.program.maps.len() as MapId).collect();
-        ids.sort_by(|a, b| compiled.module.maps[*a as usize].name.cmp(&compiled.module.maps[*b as usize].name));
+        ids.sort_by(|a, b| {
+            compiled.module.maps[*a as usize]
+                .name
+                .cmp(&compiled.module.maps[*b as usize].name)
+        });
         let resolver = ScriptResolver {
             probe_names: &compiled.program.probe_names,
         };

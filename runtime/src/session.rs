@@ -68,12 +68,19 @@ pub struct Session {
     host: UserHost,
     sink: EventSink,
     exit_code: Option<i32>,
+    /// Lost events already reported, and when the counter was last read.
+    lost_reported: u64,
+    lost_checked: Instant,
 }
 
 impl Session {
     /// Load the compiled script into the kernel (programs verified, nothing attached)
     /// and JIT-compile its user-space blocks.
-    pub fn load(compiled: Compiled, loader: &mut Loader, sink: EventSink) -> Result<Session, SessionError> {
+    pub fn load(
+        compiled: Compiled,
+        loader: &mut Loader,
+        sink: EventSink,
+    ) -> Result<Session, SessionError> {
         let mut loaded = loader.load(&compiled.elf).map_err(SessionError::Load)?;
         let jit = jit::compile(&compiled.module, &compiled.user).map_err(SessionError::Jit)?;
         let maps = MapTable::from_loaded(&loaded, &compiled.module.maps)?;
@@ -108,6 +115,8 @@ impl Session {
             host,
             sink,
             exit_code: None,
+            lost_reported: 0,
+            lost_checked: Instant::now(),
         })
     }
 
@@ -226,6 +235,27 @@ impl Session {
         for r in records {
             self.handle(&r)?;
         }
+        if self.lost_checked.elapsed() >= Duration::from_secs(1) {
+            self.report_lost_events()?;
+        }
+        Ok(())
+    }
+
+    /// Say how many events the kernel could not hand over (full ring buffer).
+    fn report_lost_events(&mut self) -> io::Result<()> {
+        self.lost_checked = Instant::now();
+        let map = self.compiled.lost_events_map();
+        let total: u64 = match self.host.maps.lookup(map, None)? {
+            Some(per_cpu) => per_cpu
+                .iter()
+                .map(|v| rtrace_stdlib::value::read_u64(v, 0))
+                .sum(),
+            None => 0,
+        };
+        if total > self.lost_reported {
+            self.sink.lost(total - self.lost_reported)?;
+            self.lost_reported = total;
+        }
         Ok(())
     }
 
@@ -257,6 +287,7 @@ impl Session {
         if pending_exit.is_none() {
             self.poll_events(Some(Duration::ZERO))?;
         }
+        self.report_lost_events()?;
         self.exit_code = None;
         self.run_end()?;
         let code = pending_exit.or(self.exit_code).unwrap_or(0);
@@ -267,7 +298,8 @@ impl Session {
 
     /// Print one map now (REPL, SIGUSR1).
     pub fn print_map(&mut self, map: u32, top: u64, div: u64) -> io::Result<()> {
-        self.sink.print_map(&self.compiled, &self.host.maps, map, top, div)
+        self.sink
+            .print_map(&self.compiled, &self.host.maps, map, top, div)
     }
 
     pub fn clear_map(&mut self, map: u32) -> io::Result<()> {

@@ -13,7 +13,9 @@ pub const RTRACE: &str = env!("CARGO_BIN_EXE_rtrace");
 /// Tracing needs tracefs; mount it if this machine has not.
 pub fn ensure_tracefs() {
     if !std::path::Path::new("/sys/kernel/tracing/events").is_dir() {
-        let _ = Command::new("mount").args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"]).status();
+        let _ = Command::new("mount")
+            .args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
+            .status();
     }
 }
 
@@ -22,13 +24,22 @@ pub fn run(args: &[&str], stdin: Option<&str>) -> Output {
     ensure_tracefs();
     let mut child = Command::new(RTRACE)
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start rtrace");
     if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
     }
     wait_output(child, Duration::from_secs(60))
 }
@@ -96,7 +107,10 @@ impl ReadWorkload {
             libc::close(fds[0]);
             libc::close(zero);
             use std::os::fd::FromRawFd;
-            ReadWorkload { pid, go: std::fs::File::from_raw_fd(fds[1]) }
+            ReadWorkload {
+                pid,
+                go: std::fs::File::from_raw_fd(fds[1]),
+            }
         }
     }
 
@@ -117,7 +131,12 @@ pub fn trace_while(args: &[&str], workload: impl FnOnce(), limit: Duration) -> O
 }
 
 /// `trace_while` with another tracer binary (bpftrace, for comparisons).
-pub fn trace_while_with(tool: &str, args: &[&str], workload: impl FnOnce(), limit: Duration) -> Output {
+pub fn trace_while_with(
+    tool: &str,
+    args: &[&str],
+    workload: impl FnOnce(),
+    limit: Duration,
+) -> Output {
     ensure_tracefs();
     let mut child = Command::new(tool)
         .args(args)
@@ -140,7 +159,10 @@ pub fn trace_while_with(tool: &str, args: &[&str], workload: impl FnOnce(), limi
     if rx.recv_timeout(Duration::from_secs(30)).is_err() {
         let _ = child.kill();
         let out = child.wait_with_output().unwrap();
-        panic!("{tool} never attached: {}", String::from_utf8_lossy(&out.stderr));
+        panic!(
+            "{tool} never attached: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     if tool != RTRACE {
         // bpftrace 0.17 prints "Attaching N probes..." before it attaches them.
@@ -160,5 +182,10 @@ pub fn kill(pid: u32, sig: i32) {
 
 /// bpftrace 0.17, when installed, for side-by-side comparisons.
 pub fn bpftrace() -> Option<&'static str> {
-    Command::new("bpftrace").arg("--version").output().ok().filter(|o| o.status.success()).map(|_| "bpftrace")
+    Command::new("bpftrace")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|_| "bpftrace")
 }

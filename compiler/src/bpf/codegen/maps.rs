@@ -4,8 +4,17 @@ use super::{bad, Codegen, Src};
 use crate::bpf::asm::Label;
 use crate::bpf::insn::{self, helper, Alu, Jmp, Reg, Size, R0, R1, R10, R2, R3, R4};
 use crate::bpf::EmitError;
-use crate::ir::{AggOp, MapId, MapKind, MapSpec, Mem, Module, Operand, VReg};
+use crate::ir::{AggOp, MapId, MapKind, MapSpec, Mem, Module, Operand, VReg, LOST_EVENTS_MAP};
 use rtrace_stdlib::types::round8;
+
+/// The per-CPU counter of records the ring buffer had no room for, if the module has one.
+pub(super) fn lost_events_map(module: &Module) -> Option<MapId> {
+    module
+        .maps
+        .iter()
+        .position(|m| m.name == LOST_EVENTS_MAP && m.kind == MapKind::PerCpuArray)
+        .map(|i| i as MapId)
+}
 
 pub(super) fn map_spec(module: &Module, map: MapId) -> Result<&MapSpec, EmitError> {
     module
@@ -200,6 +209,15 @@ impl Codegen<'_> {
         self.load_const(R3, i64::from(len));
         self.asm.emit(insn::mov64_imm(R4, 0));
         self.asm.emit(insn::call(helper::RINGBUF_OUTPUT));
+        // A full ring buffer drops the record: count it so user space can say so.
+        if let Some(lost) = lost_events_map(self.module) {
+            let done = self.asm.new_label();
+            self.asm.jump(insn::jmp_imm(Jmp::Eq, R0, 0, 0), done);
+            self.lookup(lost, None)?;
+            self.asm.jump(insn::jmp_imm(Jmp::Eq, R0, 0, 0), done);
+            self.update_in_place(AggOp::Count, Operand::Imm(0), done);
+            self.asm.bind(done);
+        }
         Ok(())
     }
 

@@ -70,6 +70,9 @@ fn scratch_bytes(module: &Module, func: &Function, live: &Liveness) -> Result<u3
                     need = need.max(8);
                 }
             }
+            if matches!(inst, Inst::Emit { .. }) && maps::lost_events_map(module).is_some() {
+                need = need.max(8); // the zero index of the lost-events counter
+            }
             let (map, key) = match inst {
                 Inst::MapRead { map, key, .. }
                 | Inst::MapWrite { map, key, .. }
