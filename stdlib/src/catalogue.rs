@@ -110,7 +110,13 @@ pub fn suggest(name: &str, kind: Kind) -> Option<&'static str> {
     ENTRIES
         .iter()
         .filter(|e| e.kind == kind || (kind == Kind::Function && e.kind == Kind::Aggregation))
-        .map(|e| (edit_distance(name, e.name), e.name.len().abs_diff(name.len()), e.name))
+        .map(|e| {
+            (
+                edit_distance(name, e.name),
+                e.name.len().abs_diff(name.len()),
+                e.name,
+            )
+        })
         .filter(|(d, _, _)| *d <= 2)
         .min()
         .map(|(_, _, n)| n)
@@ -130,7 +136,9 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }

@@ -1,12 +1,12 @@
 //! What the rtrace language offers: its types, the catalogue of builtins, and the
 //! user-space side of builtins (printf formatting, map printing, symbols).
 
-pub mod catalogue;
-pub mod types;
 pub mod buckets;
+pub mod catalogue;
 pub mod merge;
-pub mod value;
-pub mod symbols;
 pub mod output;
 pub mod printf;
+pub mod symbols;
 pub mod time;
+pub mod types;
+pub mod value;
