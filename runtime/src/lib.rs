@@ -1,1 +1,10 @@
-// placeholder
+//! rtrace runtime: load and attach compiled scripts, run the event loop, print.
+pub mod attach;
+pub mod events;
+pub mod host;
+pub mod loader;
+pub mod maps;
+pub mod ringbuf;
+pub mod session;
+pub mod signals;
+pub mod sys;
