@@ -380,6 +380,15 @@ impl PendingDetach {
     pub fn is_empty(&self) -> bool {
         self.fds.is_empty()
     }
+
+    /// Stop every perf event now, so no probe fires while END runs and maps are
+    /// printed; the slow close happens when this is dropped. Raw tracepoint links
+    /// cannot be disabled, but their close is quick anyway.
+    pub fn disable(&self) {
+        for fd in &self.fds {
+            let _ = sys::perf_event_disable(fd.as_fd());
+        }
+    }
 }
 
 impl Drop for PendingDetach {

@@ -292,7 +292,8 @@ fn u64_at(bytes: &[u8], off: u32) -> u64 {
 /// count, a set min/max flag, a non-zero event count for sum/avg/stats.
 fn is_set(value_type: &Type, values: &[Vec<u8>]) -> bool {
     match value_type {
-        Type::Count => values.iter().any(|v| u64_at(v, 0) != 0),
+        // bpftrace 0.17 prints a keyless count() even before it counted: `@c: 0`.
+        Type::Count => true,
         Type::Min | Type::Max => values.iter().any(|v| u64_at(v, MINMAX_VALID) != 0),
         Type::Sum | Type::Avg | Type::Stats => values.iter().any(|v| u64_at(v, AGG_COUNT) != 0),
         _ => true,

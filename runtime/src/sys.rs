@@ -378,6 +378,7 @@ pub fn perf_event_open(attr: &PerfEventAttr, pid: i32, cpu: i32) -> io::Result<O
 }
 
 const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+const PERF_EVENT_IOC_DISABLE: libc::c_ulong = 0x2401;
 const PERF_EVENT_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
 
 fn perf_ioctl(perf: BorrowedFd<'_>, request: libc::c_ulong, arg: libc::c_ulong) -> io::Result<()> {
@@ -403,6 +404,11 @@ pub fn perf_event_set_bpf(perf: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> io::Res
 /// `PERF_EVENT_IOC_ENABLE`.
 pub fn perf_event_enable(perf: BorrowedFd<'_>) -> io::Result<()> {
     perf_ioctl(perf, PERF_EVENT_IOC_ENABLE, 0)
+}
+
+/// `PERF_EVENT_IOC_DISABLE`: the event stops at once (closing it waits for RCU).
+pub fn perf_event_disable(perf: BorrowedFd<'_>) -> io::Result<()> {
+    perf_ioctl(perf, PERF_EVENT_IOC_DISABLE, 0)
 }
 
 // ---- eventfd and epoll (the event loop's wait) ----

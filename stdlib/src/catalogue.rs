@@ -81,7 +81,7 @@ pub const ENTRIES: &[Entry] = &[
     var("args", KernelOnly, "tracepoint arguments (args->field)"),
     var("retval", KernelOnly, "return value (kretprobe)"),
     var("func", KernelOnly, "name of the probed function"),
-    func("printf", 1, 8, "formatted output"),
+    func("printf", 1, 64, "formatted output"),
     func("print", 1, 3, "print a map or a value"),
     func("clear", 1, 1, "delete every entry of a map"),
     func("zero", 1, 1, "set every value of a map to zero"),
