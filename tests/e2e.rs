@@ -412,3 +412,81 @@ fn lost_events_are_counted_exactly() {
     assert!(lost > 0, "nothing lost: {printed} printed");
     assert_eq!(printed + lost, CALLS, "{printed} printed + {lost} lost");
 }
+
+#[test]
+fn profile_and_interval_probes_fire() {
+    // profile:hz:99 samples every CPU; interval runs in user space on its own clock.
+    let out = run(
+        &["-e", "profile:hz:99 { @samples = count(); } interval:ms:100 { @ticks = count(); } interval:ms:1050 { exit(); }"],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let value = |name: &str| -> u64 {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    // ~99 samples per CPU-second (an idle CPU still takes cpu-clock samples).
+    let samples = value("@samples: ");
+    assert!((50..=300).contains(&samples), "{text}");
+    assert_eq!(value("@ticks: "), 10, "{text}");
+}
+
+#[test]
+fn print_clear_zero_delete_and_time() {
+    let out = run(
+        &[
+            "-e",
+            r#"BEGIN { @a[1] = 1; @a[2] = 2; print(@a); delete(@a[1]); print(@a); zero(@a); print(@a); clear(@a);
+                      @b = 5; print(@b); print((1, "x")); print(comm); time("%Y\n"); exit(); }"#,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let year = std::process::Command::new("date").arg("+%Y").output().unwrap();
+    let expected = format!(
+        // print() is asynchronous, as in bpftrace: the map is read when the event
+        // is handled, after BEGIN's delete(); the cleared @a prints as an empty line.
+        "Attaching 1 probe...\n@a[2]: 2\n@a[2]: 2\n@a[2]: 0\n@b: 5\n(1, x)\nrtrace\n{}\n\n\n\n@b: 5\n",
+        String::from_utf8_lossy(&year.stdout).trim()
+    );
+    assert_eq!(stdout(&out), expected);
+}
+
+#[test]
+fn output_file_and_quiet() {
+    let path = std::env::temp_dir().join(format!("rtrace-out-{}.txt", std::process::id()));
+    let out = run(&["-q", "-o", path.to_str().unwrap(), "-e", "BEGIN { printf(\"to file\\n\"); exit(); }"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "to file\n\n\n");
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn verifier_rejection_is_explained_and_v_shows_the_log() {
+    // A loop the verifier cannot bound is rejected; the user gets one sentence, and the log with -v.
+    let script = "tracepoint:syscalls:sys_enter_getppid { $i = 0; while ($i < args->__syscall_nr + 1000000000) { $i++; } }";
+    let out = run(&["-e", script], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("verifier rejected"), "{err}");
+    assert!(err.contains("-v"), "{err}");
+    assert!(!err.contains("processed"), "log shown without -v: {err}");
+    let verbose = run(&["-v", "-e", script], None);
+    let err = stderr(&verbose);
+    assert!(err.contains("verifier log"), "{err}");
+}
+
+#[test]
+fn missing_privilege_is_one_clear_sentence() {
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", RTRACE, "-e", "BEGIN { exit(); }"])
+        .output()
+        .expect("setpriv (util-linux)");
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("permission") || err.contains("root"), "{err}");
+    assert!(err.lines().count() <= 3, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
