@@ -134,10 +134,14 @@ fn pack(func: &Function, lives: &[Option<(u32, u32)>]) -> (Vec<u32>, u32) {
         .collect();
     order.sort_by_key(|&s| (lives[s].map(|l| l.0), std::cmp::Reverse(func.slots[s].size)));
     let mut pos = vec![0u32; func.slots.len()];
-    let mut placed: Vec<(u32, u32, (u32, u32))> = Vec::new(); // (start, end, life)
+    // Slots still alive: (start, end, life). Slots come in order of their life's
+    // start, so one whose life ended before the current start can never overlap
+    // a later slot and leaves the list (keeps packing linear for long scripts).
+    let mut placed: Vec<(u32, u32, (u32, u32))> = Vec::new();
     let mut area = 0;
     for s in order {
         let life = lives[s].unwrap_or((0, 0));
+        placed.retain(|p| p.2 .1 >= life.0);
         let size = round8(func.slots[s].size);
         let mut busy: Vec<(u32, u32)> = placed
             .iter()
