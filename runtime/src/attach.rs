@@ -18,9 +18,8 @@
 //! (`BPF_RAW_TRACEPOINT_OPEN`) detach without waiting for a grace period: 360 attach
 //! in ~70 ms and detach in ~70 ms.
 
-use crate::loader::Loaded;
+use crate::loader::{Loaded, ProgramKind};
 use crate::sys::{self, PerfEventAttr};
-use aya::programs::Program;
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::fmt;
@@ -259,6 +258,12 @@ pub enum AttachError {
     NoKernelFunction {
         function: String,
     },
+    /// `kprobe:function+offset` where the offset does not start an instruction
+    /// (the kernel decodes the function and refuses with EILSEQ).
+    BadKprobeOffset {
+        function: String,
+        offset: u64,
+    },
     NoUprobes,
     /// The uprobe's binary does not exist.
     NoFile {
@@ -305,6 +310,11 @@ impl fmt::Display for AttachError {
             AttachError::NoKernelFunction { function } => write!(
                 f,
                 "kernel function {function} cannot be probed (it does not exist or is not traceable)"
+            ),
+            AttachError::BadKprobeOffset { function, offset } => write!(
+                f,
+                "offset {offset} into {function} is not the start of an instruction \
+                 (a kprobe can only be placed on an instruction boundary)"
             ),
             AttachError::NoUprobes => write!(
                 f,
@@ -426,19 +436,12 @@ impl Loaded {
         target: &AttachTarget,
     ) -> Result<LinkHandle, AttachError> {
         let prog = self
-            .ebpf
             .program(program)
             .ok_or_else(|| AttachError::NoProgram {
                 program: program.to_string(),
             })?;
-        check_program_type(program, prog, target)?;
-        let prog_fd = prog
-            .fd()
-            .map_err(|_| AttachError::NoProgram {
-                program: program.to_string(),
-            })?
-            .as_fd();
-        let fds = open_target(prog_fd, target)?;
+        check_program_type(program, prog.kind(), target)?;
+        let fds = open_target(prog.fd(), target)?;
         Ok(self.links.insert(Attachment {
             program: program.to_string(),
             target: target.clone(),
@@ -486,19 +489,19 @@ impl Loaded {
 
 fn check_program_type(
     name: &str,
-    program: &Program,
+    program: ProgramKind,
     target: &AttachTarget,
 ) -> Result<(), AttachError> {
     let fits = matches!(
         (program, target),
-        (Program::TracePoint(_), AttachTarget::Tracepoint { .. })
+        (ProgramKind::TracePoint, AttachTarget::Tracepoint { .. })
             | (
-                Program::RawTracePoint(_),
+                ProgramKind::RawTracePoint,
                 AttachTarget::RawTracepoint { .. }
             )
-            | (Program::PerfEvent(_), AttachTarget::PerfEvent { .. })
+            | (ProgramKind::PerfEvent, AttachTarget::PerfEvent { .. })
             | (
-                Program::KProbe(_) | Program::UProbe(_),
+                ProgramKind::KProbe | ProgramKind::UProbe,
                 AttachTarget::Kprobe { .. } | AttachTarget::Uprobe { .. }
             )
     );
@@ -632,6 +635,12 @@ fn open_kprobe(
         {
             Err(AttachError::NoKernelFunction {
                 function: function.to_string(),
+            })
+        }
+        Err(AttachError::Os { error, .. }) if error.raw_os_error() == Some(libc::EILSEQ) => {
+            Err(AttachError::BadKprobeOffset {
+                function: function.to_string(),
+                offset,
             })
         }
         other => other.map(|fd| vec![fd]),
@@ -774,5 +783,18 @@ mod tests {
             retprobe: true,
         };
         assert_eq!(k.to_string(), "kretprobe vfs_read");
+    }
+
+    #[test]
+    fn misplaced_kprobe_offset_is_explained() {
+        let e = AttachError::BadKprobeOffset {
+            function: "tcp_sendmsg".into(),
+            offset: 1,
+        };
+        assert_eq!(
+            e.to_string(),
+            "offset 1 into tcp_sendmsg is not the start of an instruction \
+             (a kprobe can only be placed on an instruction boundary)"
+        );
     }
 }
