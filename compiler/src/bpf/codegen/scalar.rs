@@ -1,7 +1,7 @@
 //! Scalar, memory, context, builtin and string instructions.
 
 use super::{bad, ctx_direct_ok, fits_i32, Codegen, Src};
-use crate::bpf::insn::{self, helper, Alu, Jmp, Reg, Size, R0, R1, R10, R2, R3};
+use crate::bpf::insn::{self, helper, Alu, Jmp, Reg, Size, R0, R1, R10, R2, R3, R4, R5};
 use crate::bpf::EmitError;
 use crate::ir::{BinOp, Builtin, Cond, Mem, Operand, VReg};
 
@@ -45,6 +45,9 @@ impl Codegen<'_> {
                 }
                 _ => {}
             }
+        }
+        if matches!(op, BinOp::SDiv | BinOp::SRem) {
+            return self.signed_div(dst, op, a, b);
         }
         let b = match (op, b) {
             // Shift amounts are modulo 64 (the verifier rejects immediates ≥ 64).
@@ -90,11 +93,53 @@ impl Codegen<'_> {
         self.write_back(dst, t);
     }
 
+    /// Signed division and remainder from unsigned ones, so the program loads on
+    /// kernels older than 6.6 (no `sdiv`/`smod`): |a| / |b| with the sign fixed
+    /// up after. By zero this gives 0 and `a`, and MIN / -1 wraps, as eBPF defines.
+    fn signed_div(&mut self, dst: VReg, op: BinOp, a: VReg, b: Operand) {
+        let ra = self.read(a, R1);
+        match self.operand(b, R2) {
+            Src::Imm(i) => self.asm.emit(insn::mov64_imm(R2, i)),
+            Src::Reg(r) if r != R2 => self.asm.emit(insn::mov64_reg(R2, r)),
+            Src::Reg(_) => {}
+        }
+        let abs = |cg: &mut Self, v: Reg, sign: Reg| {
+            cg.asm.emit(insn::mov64_reg(sign, v));
+            cg.asm.emit(insn::alu64_imm(Alu::Arsh, sign, 63));
+            cg.asm.emit(insn::alu64_reg(Alu::Xor, v, sign));
+            cg.asm.emit(insn::alu64_reg(Alu::Sub, v, sign));
+        };
+        self.asm.emit(insn::mov64_reg(R4, ra));
+        abs(self, R4, R3); // r4 = |a|, r3 = sign of a
+        abs(self, R2, R5); // r2 = |b|, r5 = sign of b
+        if op == BinOp::SDiv {
+            self.asm.emit(insn::alu64_reg(Alu::Div, R4, R2));
+            self.asm.emit(insn::alu64_reg(Alu::Xor, R3, R5)); // quotient sign
+        } else {
+            self.asm.emit(insn::alu64_reg(Alu::Mod, R4, R2)); // remainder takes a's sign
+        }
+        self.asm.emit(insn::alu64_reg(Alu::Xor, R4, R3));
+        self.asm.emit(insn::alu64_reg(Alu::Sub, R4, R3));
+        let t = self.def_reg(dst, R0);
+        self.asm.emit(insn::mov64_reg(t, R4));
+        self.write_back(dst, t);
+    }
+
+    /// Sign-extend the low `bits` of `rs` into `t` with two shifts (`movsx` needs 6.6+).
+    fn sign_extend(&mut self, t: Reg, rs: Reg, bits: u8) {
+        if t != rs {
+            self.asm.emit(insn::mov64_reg(t, rs));
+        }
+        let shift = 64 - i32::from(bits);
+        self.asm.emit(insn::alu64_imm(Alu::Lsh, t, shift));
+        self.asm.emit(insn::alu64_imm(Alu::Arsh, t, shift));
+    }
+
     pub(super) fn ext(&mut self, dst: VReg, src: VReg, bits: u8, signed: bool) {
         let rs = self.read(src, R1);
         let t = self.def_reg(dst, R0);
         match (bits, signed) {
-            (8 | 16 | 32, true) => self.asm.emit(insn::movsx64(t, rs, bits)),
+            (8 | 16 | 32, true) => self.sign_extend(t, rs, bits),
             (32, false) => self.asm.emit(insn::mov32_reg(t, rs)),
             (8 | 16, false) => {
                 if t != rs {
@@ -191,7 +236,7 @@ impl Codegen<'_> {
         self.asm.emit(insn::ldx(sz, t, ctx, off));
         if signed && size < 8 {
             // Sign-extending loads are not allowed on the context.
-            self.asm.emit(insn::movsx64(t, t, size * 8));
+            self.sign_extend(t, t, size * 8);
         }
         self.write_back(dst, t);
         Ok(())
