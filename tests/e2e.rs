@@ -490,3 +490,36 @@ fn missing_privilege_is_one_clear_sentence() {
     assert!(err.lines().count() <= 3, "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn builtins_in_kernel_probes() {
+    // SAFETY: gettid/getuid have no preconditions.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+    let script = "tracepoint:syscalls:sys_enter_getpp* /tid == $1/ {
+        @probe[probe] = count();
+        @who = (pid, tid, uid, gid, comm);
+        @sane = (nsecs > 0) + (elapsed > 0) + (elapsed < 60000000000) + (cpu < 1024) + (cgroup > 0) + (rand >= 0);
+        if ($# == 1) { @params = $1 == tid; }
+    }
+    interval:ms:600 { exit(); }";
+    let child = std::process::Command::new(RTRACE)
+        .args(["-e", script, &tid.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..3 {
+        // SAFETY: getppid/getpgrp have no preconditions.
+        unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+    let out = wait_output(child, Duration::from_secs(10));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let pid = std::process::id();
+    let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+    assert!(text.contains("@probe[tracepoint:syscalls:sys_enter_getppid]: 3\n"), "{text}");
+    assert!(text.contains(&format!("@who: ({pid}, {tid}, 0, 0, {})\n", comm.trim())), "{text}");
+    assert!(text.contains("@sane: 6\n"), "{text}");
+    assert!(text.contains("@params: 1\n"), "{text}");
+}
