@@ -2,7 +2,8 @@
 //!
 //! Stages, one module each:
 //! - [`parse`]: pest grammar (`grammar/rtrace.pest`) → [`ast`] with spans
-//! - [`probes`], [`tracefs`]: attach points resolved against the running kernel
+//! - [`probes`], [`tracefs`], [`userspace`]: attach points resolved against the running
+//!   kernel and the binaries on disk
 //! - [`check`]: names, types, aggregations, where each builtin is allowed
 //! - [`lower`]: checked AST → [`ir`]
 //! - [`bpf`]: IR → eBPF instructions → in-memory ELF
@@ -11,13 +12,16 @@
 
 pub mod ast;
 pub mod bpf;
+pub mod btf;
 pub mod check;
 pub mod diag;
 pub mod ir;
 pub mod jit;
+pub mod listing;
 pub mod lower;
 pub mod parse;
 pub mod pipeline;
 pub mod probes;
 pub mod tracefs;
 pub mod typed;
+pub mod userspace;
