@@ -4,6 +4,7 @@ use clap::{Parser, ValueEnum};
 use rtrace_compiler::bpf::EmitOptions;
 use rtrace_compiler::check;
 use rtrace_compiler::pipeline;
+use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -13,6 +14,8 @@ use rtrace_compiler::pipeline;
     after_help = "EXAMPLES:\n  \
         rtrace -e 'tracepoint:syscalls:sys_enter_read { @bytes[comm] = sum(args->count); }'\n  \
         rtrace scripts/dropwatch.rt\n  \
+        rtrace -l 'tracepoint:sock:*'\n  \
+        rtrace -c 'ls /' -e 'tracepoint:syscalls:sys_enter_openat /pid == cpid/ { printf(\"%s\\n\", str(args->filename)); }'\n  \
         echo 'BEGIN { printf(\"hi\\n\"); exit(); }' | rtrace -\n\n\
         ENVIRONMENT:\n  BPFTRACE_STRLEN   default capacity of str() strings (default 64, max 200)"
 )]
@@ -56,6 +59,21 @@ pub struct Args {
     /// Allow functions with side effects on the system (accepted for compatibility).
     #[arg(long = "unsafe")]
     pub unsafe_: bool,
+
+    /// List probes matching the optional pattern (first argument) instead of
+    /// running a script; with -v, show their arguments.
+    #[arg(short = 'l')]
+    pub list: bool,
+
+    /// Trace this process only: uprobes and USDT probes attach to it alone and
+    /// every other probe fires only when it runs.
+    #[arg(short = 'p', value_name = "PID")]
+    pub pid: Option<i32>,
+
+    /// Run CMD once every probe is attached and stop tracing when it exits; its
+    /// pid is the `cpid` builtin.
+    #[arg(short = 'c', value_name = "CMD")]
+    pub command: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -73,14 +91,26 @@ pub enum Dump {
 }
 
 impl Args {
-    pub fn compile_options(&self, params: Vec<String>, start_ns: u64) -> pipeline::Options {
+    /// Compiler settings; `child` is the `-c` command's pid and program path.
+    pub fn compile_options(
+        &self,
+        params: Vec<String>,
+        start_ns: u64,
+        child: Option<(i32, PathBuf)>,
+    ) -> pipeline::Options {
         let strlen = std::env::var("BPFTRACE_STRLEN")
             .ok()
             .and_then(|s| s.parse::<u32>().ok())
             .map(|n| n.clamp(2, 200))
             .unwrap_or(64);
         pipeline::Options {
-            check: check::Options { params, strlen },
+            check: check::Options {
+                params,
+                strlen,
+                pid: self.pid,
+                cpid: child.as_ref().map(|c| c.0),
+                command: child.map(|c| c.1),
+            },
             emit: EmitOptions { start_ns },
         }
     }

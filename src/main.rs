@@ -1,9 +1,11 @@
 //! The `rtrace` command line: read a script, compile it, load it, run it.
 
 mod cli;
+mod target;
 
 use clap::Parser;
 use cli::{Args, Dump, OutputFormat};
+use rtrace_compiler::listing;
 use rtrace_compiler::pipeline::{self, Compiled};
 use rtrace_runtime::events::EventSink;
 use rtrace_runtime::loader::Loader;
@@ -56,8 +58,20 @@ fn read_script(args: &Args) -> Result<(String, String, Vec<String>), String> {
 }
 
 fn run(args: &Args) -> Result<i32, String> {
+    if args.list {
+        return list_probes(args);
+    }
     let (source, file_name, params) = read_script(args)?;
-    let opts = args.compile_options(params, monotonic_ns());
+    // The command is forked first (held before exec) so `cpid` is known.
+    let command = args
+        .command
+        .as_deref()
+        .map(target::Command::spawn)
+        .transpose()?;
+    let child = command
+        .as_ref()
+        .map(|c| (c.pid(), c.program().to_path_buf()));
+    let opts = args.compile_options(params, monotonic_ns(), child);
     let color = io::stderr().is_terminal();
     let compiled =
         pipeline::compile(&source, &opts).map_err(|e| e.render(&file_name, &source, color))?;
@@ -80,26 +94,69 @@ fn run(args: &Args) -> Result<i32, String> {
         eprintln!("{n} kernel probe program(s) compiled and accepted by the verifier; nothing attached (--dry-run)");
         return Ok(0);
     }
-    run_session(session, args)
+    run_session(session, args, command)
 }
 
-fn run_session(mut session: Session, args: &Args) -> Result<i32, String> {
+fn run_session(
+    mut session: Session,
+    args: &Args,
+    mut command: Option<target::Command>,
+) -> Result<i32, String> {
     signals::install(session.waker())
         .map_err(|e| format!("error: cannot install signal handlers: {e}"))?;
-    let attached = session.attach_all();
-    let result = attached
-        .map_err(|e| session_error(&e, args.verbose))
-        .and_then(|n| {
-            if !args.quiet {
-                session.sink().attached(n).map_err(io_error)?;
-            }
-            session.run_begin().map_err(io_error)?;
-            session.run(&signals::stop_requested).map_err(io_error)
-        });
+    let watch = args
+        .pid
+        .map(|pid| target::ProcessWatch::new(pid, session.waker()))
+        .transpose()?;
+    let attached = match session.attach_all() {
+        Ok(n) => n,
+        Err(e) => {
+            // Nothing ran yet: no END, no maps, as bpftrace does.
+            session.detach_all();
+            return Err(session_error(&e, args.verbose));
+        }
+    };
+    for failure in session.attach_failures() {
+        eprintln!(
+            "WARNING: cannot attach {}: {}",
+            failure.probe, failure.error
+        );
+    }
+    let mut trace = || -> Result<(), String> {
+        if !args.quiet {
+            session.sink().attached(attached).map_err(io_error)?;
+        }
+        session.run_begin().map_err(io_error)?;
+        // The command starts once every probe is attached and BEGIN has run.
+        if let Some(c) = command.as_mut() {
+            c.start(session.waker());
+        }
+        let stop = || {
+            signals::stop_requested()
+                || command.as_ref().is_some_and(|c| c.exited())
+                || watch.as_ref().is_some_and(|w| w.exited())
+        };
+        session.run(&stop).map_err(io_error)
+    };
+    let result = trace();
     // Whatever happened, detach, run END and print the maps.
     let code = session.finish().map_err(io_error)?;
     result?;
     Ok(code)
+}
+
+/// `-l [pattern]`: one probe per line, with its arguments under `-v`.
+fn list_probes(args: &Args) -> Result<i32, String> {
+    let pattern = args.rest.first().map(String::as_str);
+    let lines =
+        listing::list(pattern, args.verbose, args.pid).map_err(|e| format!("error: {e}"))?;
+    let mut out = io::stdout().lock();
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+    Ok(0)
 }
 
 fn io_error(e: io::Error) -> String {

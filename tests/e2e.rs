@@ -318,45 +318,54 @@ fn dropwatch_reports_drop_locations() {
     }
 }
 
-/// Names of loaded BPF programs and maps that rtrace creates.
-fn rtrace_bpf_objects() -> Vec<String> {
-    let mut names = Vec::new();
-    for what in ["prog", "map"] {
-        let out = std::process::Command::new("bpftool")
-            .args([what, "show", "-j"])
-            .output()
-            .expect("bpftool");
-        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        for item in list.as_array().into_iter().flatten() {
-            let name = item["name"].as_str().unwrap_or_default();
-            if name.starts_with("rtp") || name.starts_with("rtrace_m") {
-                names.push(name.to_string());
+/// BPF program and map ids a process holds, from its fdinfo.
+fn bpf_ids_held_by(pid: u32) -> Vec<(String, u64)> {
+    let mut ids = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).unwrap().flatten() {
+        let info = std::fs::read_to_string(fd.path()).unwrap_or_default();
+        for line in info.lines() {
+            for kind in ["prog", "map"] {
+                if let Some(id) = line.strip_prefix(&format!("{kind}_id:")) {
+                    ids.push((kind.to_string(), id.trim().parse().unwrap()));
+                }
             }
         }
     }
-    names
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+fn bpf_object_exists(kind: &str, id: u64) -> bool {
+    let out = std::process::Command::new("bpftool").args([kind, "show", "id", &id.to_string()]).output().expect("bpftool");
+    out.status.success()
 }
 
 #[test]
 fn nothing_stays_loaded_after_exit() {
-    let out = run(
-        &[
-            "-e",
-            "tracepoint:syscalls:sys_enter_getppid { @ = count(); } interval:ms:200 { exit(); }",
-        ],
-        None,
-    );
+    ensure_tracefs();
+    let child = std::process::Command::new(RTRACE)
+        .args(["-e", "tracepoint:syscalls:sys_enter_getppid { @ = count(); } profile:hz:49 { @p = count(); } interval:ms:700 { exit(); }"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(350));
+    let held = bpf_ids_held_by(child.id());
+    let out = wait_output(child, Duration::from_secs(20));
     assert!(out.status.success(), "{}", stderr(&out));
-    // Other tests may be running rtrace right now, so only a leak that persists counts.
-    let mut left = rtrace_bpf_objects();
+    let progs = held.iter().filter(|(k, _)| k == "prog").count();
+    assert!(progs >= 2 && held.len() > progs, "expected programs and maps held while running: {held:?}");
+    // The kernel frees maps after an RCU grace period: give it a moment.
+    let mut left: Vec<_> = held.clone();
     for _ in 0..50 {
+        left.retain(|(kind, id)| bpf_object_exists(kind, *id));
         if left.is_empty() {
             break;
         }
-        std::thread::sleep(Duration::from_millis(200));
-        left = rtrace_bpf_objects();
+        std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(left.is_empty(), "still loaded: {left:?}");
+    assert!(left.is_empty(), "still loaded 5 s after exit: {left:?}");
 }
 
 #[test]

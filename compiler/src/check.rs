@@ -8,6 +8,7 @@
 use crate::ast::{self, BinOp, Expr, ExprKind, Span, Stmt, StmtKind, UnOp};
 use crate::diag::Diagnostic;
 use crate::ir::{self, Builtin, Cond, EventSpec, MapId};
+use crate::probe_context;
 use crate::probes::{self, Target};
 use crate::tracefs::{self, FieldKind, Format};
 use crate::typed::*;
@@ -22,6 +23,12 @@ pub struct Options {
     pub params: Vec<String>,
     /// Default capacity of strings read with `str()` (bytes, including the NUL).
     pub strlen: u32,
+    /// `-p PID`: every kernel probe only fires for this process, user-space
+    /// probes are attached to it alone.
+    pub pid: Option<i32>,
+    /// `-c CMD`: the child's pid (the `cpid` builtin) and its program's path.
+    pub cpid: Option<i32>,
+    pub command: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -29,14 +36,12 @@ impl Default for Options {
         Options {
             params: Vec::new(),
             strlen: 64,
+            pid: None,
+            cpid: None,
+            command: None,
         }
     }
 }
-
-/// x86-64 `struct pt_regs` offsets of the argument, return and ip registers.
-const PT_REGS_ARGS: [u32; 6] = [112, 104, 96, 88, 72, 64];
-const PT_REGS_AX: u32 = 80;
-const PT_REGS_IP: u32 = 128;
 
 /// Largest string the BPF stack can reasonably hold next to keys and records.
 const MAX_STRLEN: u32 = 200;
@@ -102,18 +107,33 @@ fn apply_config(program: &ast::Program, opts: &mut Options) -> Result<(), Vec<Di
     Ok(())
 }
 
+/// A concrete target and whether it came from a wildcard attach point.
+struct BlockTarget {
+    resolved: probes::Resolved,
+    wildcard: bool,
+}
+
 /// Every probe block's expanded targets, in source order.
 fn resolve_targets(
     program: &ast::Program,
     opts: &Options,
-) -> Result<Vec<Vec<probes::Resolved>>, Vec<Diagnostic>> {
+) -> Result<Vec<Vec<BlockTarget>>, Vec<Diagnostic>> {
     let mut all = Vec::new();
     let mut diags = Vec::new();
+    let env = probes::Env {
+        params: opts.params.clone(),
+        pid: opts.pid,
+        command: opts.command.clone(),
+    };
     for probe in &program.probes {
         let mut targets = Vec::new();
         for ap in &probe.attach_points {
-            match probes::resolve(ap, &opts.params) {
-                Ok(r) => targets.extend(r),
+            let wildcard = tracefs::has_wildcard(&ap.text);
+            match probes::resolve_in(ap, &env) {
+                Ok(r) => targets.extend(
+                    r.into_iter()
+                        .map(|resolved| BlockTarget { resolved, wildcard }),
+                ),
                 Err(d) => diags.push(d),
             }
         }
@@ -156,11 +176,11 @@ impl ProbeCx<'_> {
     }
 }
 
-fn texpr(kind: TExprKind, ty: Type, span: Span) -> TExpr {
+pub(crate) fn texpr(kind: TExprKind, ty: Type, span: Span) -> TExpr {
     TExpr { kind, ty, span }
 }
 
-fn poison(span: Span) -> TExpr {
+pub(crate) fn poison(span: Span) -> TExpr {
     texpr(TExprKind::Int(0), Type::I64, span)
 }
 
@@ -174,11 +194,12 @@ impl Checker {
     fn check_all(
         &mut self,
         program: &ast::Program,
-        targets: &[Vec<probes::Resolved>],
+        targets: &[Vec<BlockTarget>],
     ) -> Vec<TypedProbe> {
         let mut out = Vec::new();
         for (block, (probe, resolved)) in program.probes.iter().zip(targets).enumerate() {
-            for (target_index, r) in resolved.iter().enumerate() {
+            for (target_index, bt) in resolved.iter().enumerate() {
+                let r = &bt.resolved;
                 let probe_id = self.probe_names.len() as u32;
                 self.probe_names.push(r.name.clone());
                 let format = match &r.target {
@@ -200,11 +221,16 @@ impl Checker {
                     self.want_int(&e, "a predicate");
                     e
                 });
+                let predicate = match self.opts.pid {
+                    Some(pid) => probe_context::pid_filter(pid, &r.target, predicate),
+                    None => predicate,
+                };
                 let body = self.stmts(&mut cx, &probe.body.stmts);
                 out.push(TypedProbe {
                     target: r.target.clone(),
                     probe_id,
                     block,
+                    wildcard: bt.wildcard,
                     vars: cx.vars.into_iter().map(|(_, t)| t).collect(),
                     predicate,
                     body,
@@ -1072,7 +1098,21 @@ impl Checker {
             "curtask" => (b(Builtin::CurTask), Type::U64),
             "comm" => (TExprKind::Comm, Type::Str { len: 16 }),
             "probe" => (TExprKind::ProbeId(cx.probe_id), Type::Probe),
-            "retval" | "func" => return self.register_var(cx, name, span),
+            "retval" | "func" => {
+                let read = probe_context::register_builtin(cx.target, name, span);
+                return self.context_builtin(read);
+            }
+            "cpid" => match self.opts.cpid {
+                Some(pid) => (TExprKind::Int(pid.into()), Type::U32),
+                None => {
+                    self.error(
+                        Diagnostic::error(span, "`cpid` needs a command to trace")
+                            .with_label("no child process")
+                            .with_note("start one with -c 'CMD'"),
+                    );
+                    return poison(span);
+                }
+            },
             "args" => {
                 self.error(
                     Diagnostic::error(span, "`args` must be used with a field, like args->count")
@@ -1085,7 +1125,8 @@ impl Checker {
                     .strip_prefix("arg")
                     .and_then(|d| d.parse::<usize>().ok())
                 {
-                    return self.arg_n(cx, n, span);
+                    let read = probe_context::arg(cx.target, n, span);
+                    return self.context_builtin(read);
                 }
                 let hint = catalogue::suggest(name, Kind::Variable)
                     .map(|s| format!("did you mean `{s}`?"))
@@ -1101,69 +1142,13 @@ impl Checker {
         texpr(kind, ty, span)
     }
 
-    fn is_kprobe(cx: &ProbeCx) -> Option<bool> {
-        match cx.target {
-            Target::Kprobe { ret, .. } => Some(*ret),
-            _ => None,
-        }
-    }
-
-    fn arg_n(&mut self, cx: &ProbeCx, n: usize, span: Span) -> TExpr {
-        if Self::is_kprobe(cx) != Some(false) || n >= PT_REGS_ARGS.len() {
-            self.error(
-                Diagnostic::error(
-                    span,
-                    format!("arg{n} is only available in kprobes (arg0 to arg5)"),
-                )
-                .with_label("no such argument here")
-                .with_note("tracepoints name their arguments: args->field"),
-            );
-            return poison(span);
-        }
-        let kind = TExprKind::CtxInt {
-            off: PT_REGS_ARGS[n],
-            size: 8,
-            signed: false,
-        };
-        texpr(kind, Type::U64, span)
-    }
-
-    fn register_var(&mut self, cx: &ProbeCx, name: &str, span: Span) -> TExpr {
-        match (name, Self::is_kprobe(cx)) {
-            ("retval", Some(true)) => texpr(
-                TExprKind::CtxInt {
-                    off: PT_REGS_AX,
-                    size: 8,
-                    signed: false,
-                },
-                Type::U64,
-                span,
-            ),
-            ("func", Some(_)) => {
-                let ip = texpr(
-                    TExprKind::CtxInt {
-                        off: PT_REGS_IP,
-                        size: 8,
-                        signed: false,
-                    },
-                    Type::U64,
-                    span,
-                );
-                texpr(TExprKind::Retype(Box::new(ip)), Type::Ksym, span)
-            }
-            _ => {
-                let where_ = if name == "retval" {
-                    "kretprobes"
-                } else {
-                    "kprobes"
-                };
-                self.error(
-                    Diagnostic::error(span, format!("`{name}` is only available in {where_}"))
-                        .with_label("not available in this probe"),
-                );
-                poison(span)
-            }
-        }
+    /// `argN`, `retval`, `func`: what the probe's context holds.
+    fn context_builtin(&mut self, read: Result<TExpr, Diagnostic>) -> TExpr {
+        read.unwrap_or_else(|d| {
+            let span = d.span;
+            self.error(d);
+            poison(span)
+        })
     }
 
     fn field(&mut self, cx: &mut ProbeCx, base: &Expr, field: &str, span: Span) -> TExpr {
@@ -1344,8 +1329,11 @@ impl Checker {
             return texpr(TExprKind::Retype(Box::new(v)), Type::Str { len }, span);
         }
         self.want_int(&v, "the argument of str()");
-        let user =
-            matches!(cx.target, Target::Tracepoint { category, .. } if category == "syscalls");
+        let user = match cx.target {
+            Target::Tracepoint { category, .. } => category == "syscalls",
+            Target::Uprobe { .. } | Target::Usdt { .. } => true,
+            _ => false,
+        };
         texpr(
             TExprKind::ReadStr {
                 addr: Box::new(v),

@@ -116,7 +116,8 @@ fn function_name(index: usize, target: &Target) -> String {
         Target::Tracepoint { name, .. } => name.clone(),
         Target::Profile { .. } => "profile".into(),
         Target::Software { event, .. } | Target::Hardware { event, .. } => event.clone(),
-        Target::Kprobe { function, .. } => function.clone(),
+        Target::Kprobe { function, .. } | Target::Uprobe { function, .. } => function.clone(),
+        Target::RawTracepoint { name } | Target::Usdt { name, .. } => name.clone(),
     };
     let clean: String = hint
         .chars()
@@ -134,7 +135,10 @@ fn context_of(target: &Target) -> Context {
         Target::Profile { .. } | Target::Software { .. } | Target::Hardware { .. } => {
             Context::PerfEvent
         }
-        Target::Kprobe { .. } => Context::Kprobe,
+        Target::Kprobe { .. } | Target::Uprobe { .. } | Target::Usdt { .. } => Context::Kprobe,
+        // The raw_tp context is an array of u64 arguments; the back ends only
+        // need to know that aligned 8-byte loads of it are direct, as for pt_regs.
+        Target::RawTracepoint { .. } => Context::Kprobe,
     }
 }
 
@@ -153,7 +157,7 @@ fn has_control_flow(e: &TExpr) -> bool {
         }
         LogNot(x) | Neg(x) | BitNot(x) | Retype(x) => has_control_flow(x),
         Cast { expr, .. } | TupleField { expr, .. } => has_control_flow(expr),
-        ReadStr { addr, .. } => has_control_flow(addr),
+        ReadStr { addr, .. } | Deref { addr, .. } => has_control_flow(addr),
         Tuple(xs) => xs.iter().any(has_control_flow),
         IncDec {
             target: LValue::Map { key, .. },
@@ -823,6 +827,29 @@ impl<'a> FnLower<'a> {
                     user: *user,
                 });
                 Val::Mem(mem)
+            }
+            Deref {
+                addr,
+                size,
+                signed,
+                user,
+            } => {
+                let a = self.scalar(addr);
+                let mem = self.temp(8);
+                self.emit(Inst::Read {
+                    dst: mem,
+                    len: u32::from(*size),
+                    addr: a,
+                    user: *user,
+                });
+                let dst = self.vreg();
+                self.emit(Inst::Load {
+                    dst,
+                    mem,
+                    size: *size,
+                    signed: *signed,
+                });
+                scalar(dst)
             }
             Retype(x) => match (&x.ty, &e.ty) {
                 // A string cut or widened to another capacity (`str(comm, 4)`).

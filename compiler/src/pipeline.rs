@@ -38,9 +38,23 @@ pub struct Compiled {
 }
 
 impl Compiled {
-    /// Number of probes bpftrace would report in "Attaching N probes...".
+    /// Number of probes bpftrace would report in "Attaching N probes...": the
+    /// sites of one USDT probe count once.
     pub fn probe_count(&self) -> usize {
-        self.program.probes.len()
+        let mut seen: Vec<(usize, &str)> = self
+            .program
+            .probes
+            .iter()
+            .map(|p| {
+                (
+                    p.block,
+                    self.program.probe_names[p.probe_id as usize].as_str(),
+                )
+            })
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len()
     }
 
     /// The ring buffer map (always the last map).
@@ -115,7 +129,7 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
             })?;
         kernel.push(KernelProbe {
             index,
-            section: section_name(&probe.target),
+            section: section_name(&probe.target, &func.name),
             target: probe.target.clone(),
             program: prog,
         });
@@ -135,8 +149,9 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
     })
 }
 
-/// The ELF section name that makes aya create the right program type.
-fn section_name(target: &Target) -> String {
+/// The ELF section name that makes aya create the right program type. User-space
+/// probes are named after their program (paths do not belong in section names).
+fn section_name(target: &Target, program: &str) -> String {
     match target {
         Target::Tracepoint { category, name } => format!("tracepoint/{category}/{name}"),
         Target::Profile { .. } | Target::Software { .. } | Target::Hardware { .. } => {
@@ -152,6 +167,9 @@ fn section_name(target: &Target) -> String {
             ret: true,
             ..
         } => format!("kretprobe/{function}"),
+        Target::RawTracepoint { name } => format!("raw_tp/{name}"),
+        Target::Uprobe { ret: false, .. } | Target::Usdt { .. } => format!("uprobe/{program}"),
+        Target::Uprobe { ret: true, .. } => format!("uretprobe/{program}"),
         Target::Begin | Target::End | Target::Interval { .. } => unreachable!("user-space probe"),
     }
 }

@@ -4,6 +4,9 @@
 use crate::ast::{AttachPoint, Span};
 use crate::diag::Diagnostic;
 use crate::tracefs;
+use crate::user_probes;
+use crate::userspace::usdt::UsdtArg;
+use std::path::PathBuf;
 
 /// How a perf event samples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +46,31 @@ pub enum Target {
         offset: u64,
         ret: bool,
     },
+    /// A `raw_tp` program on the kernel tracepoint `name`.
+    RawTracepoint {
+        name: String,
+    },
+    /// `uprobe`/`uretprobe` at a file offset of `path`; `function` is what the
+    /// `func` builtin prints (the symbol, or the address in hex).
+    Uprobe {
+        path: String,
+        function: String,
+        offset: u64,
+        ret: bool,
+        pid: Option<i32>,
+    },
+    /// One site of a USDT probe, with its argument locations baked in.
+    Usdt {
+        path: String,
+        provider: String,
+        name: String,
+        /// File offset of the probe's instruction.
+        offset: u64,
+        /// File offset of the semaphore, 0 if the probe has none.
+        semaphore: u64,
+        args: Vec<UsdtArg>,
+        pid: Option<i32>,
+    },
 }
 
 impl Target {
@@ -59,14 +87,43 @@ pub struct Resolved {
     pub name: String,
 }
 
+/// What attach points are resolved against besides the kernel.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    /// Positional parameters (`$1` may appear in attach points).
+    pub params: Vec<String>,
+    /// `-p PID`: user-space probes apply to this process only.
+    pub pid: Option<i32>,
+    /// The program `-c CMD` runs: the binary of `uprobe:func` / `usdt:probe`.
+    pub command: Option<PathBuf>,
+}
+
 /// Resolve one attach point, expanding wildcards. `params` are the positional
 /// parameters (`$1` may appear in attach points).
 pub fn resolve(ap: &AttachPoint, params: &[String]) -> Result<Vec<Resolved>, Diagnostic> {
-    let text = substitute_params(&ap.text, params, ap.span)?;
+    let env = Env {
+        params: params.to_vec(),
+        ..Env::default()
+    };
+    resolve_in(ap, &env)
+}
+
+/// Resolve one attach point against `env`, expanding wildcards.
+pub fn resolve_in(ap: &AttachPoint, env: &Env) -> Result<Vec<Resolved>, Diagnostic> {
+    let text = substitute_params(&ap.text, &env.params, ap.span)?;
     let err = |msg: String| Diagnostic::error(ap.span, msg);
-    let parts: Vec<&str> = split_parts(&text);
+    let parts: Vec<String> = split_parts(&text)
+        .into_iter()
+        .map(|p| p.trim_matches('"').to_string())
+        .collect();
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let provider = parts[0];
-    match provider.to_ascii_lowercase().as_str() {
+    // `U` (USDT) and `u` (uprobe) differ only in case.
+    let kind = match provider {
+        "U" => "usdt".to_string(),
+        _ => provider.to_ascii_lowercase(),
+    };
+    match kind.as_str() {
         "begin" if parts.len() == 1 => Ok(vec![simple(Target::Begin, "BEGIN")]),
         "end" if parts.len() == 1 => Ok(vec![simple(Target::End, "END")]),
         "tracepoint" | "t" => tracepoints(&parts, ap.span),
@@ -87,8 +144,10 @@ pub fn resolve(ap: &AttachPoint, params: &[String]) -> Result<Vec<Resolved>, Dia
         "software" | "s" => perf_event(&parts, ap.span, true),
         "hardware" | "h" => perf_event(&parts, ap.span, false),
         "kprobe" | "k" | "kretprobe" | "kr" => kprobe(&parts, ap.span),
-        "uprobe" | "u" | "uretprobe" | "ur" | "usdt" | "U" | "kfunc" | "kretfunc" | "fentry"
-        | "fexit" | "f" | "fr" | "rawtracepoint" | "rt" | "watchpoint" | "w"
+        "uprobe" | "u" | "uretprobe" | "ur" => user_probes::uprobe(&parts, env).map_err(err),
+        "usdt" => user_probes::usdt(&parts, env).map_err(err),
+        "rawtracepoint" | "rt" => raw_tracepoints(&parts, ap.span),
+        "kfunc" | "kretfunc" | "fentry" | "fexit" | "f" | "fr" | "watchpoint" | "w"
         | "asyncwatchpoint" | "aw" | "iter" | "it" => Err(err(format!(
             "`{provider}` probes are not supported yet by this version of rtrace"
         ))
@@ -96,8 +155,9 @@ pub fn resolve(ap: &AttachPoint, params: &[String]) -> Result<Vec<Resolved>, Dia
         _ => Err(err(format!("unknown probe type `{provider}`"))
             .with_label("unknown probe type")
             .with_note(
-                "known types: BEGIN, END, tracepoint (t), interval (i), profile (p), \
-                 software (s), hardware (h), kprobe (k), kretprobe (kr)",
+                "known types: BEGIN, END, tracepoint (t), rawtracepoint (rt), interval (i), \
+                 profile (p), software (s), hardware (h), kprobe (k), kretprobe (kr), \
+                 uprobe (u), uretprobe (ur), usdt (U)",
             )),
     }
 }
@@ -171,7 +231,11 @@ fn tracepoints(parts: &[&str], span: Span) -> Result<Vec<Resolved>, Diagnostic> 
         Diagnostic::error(span, "tracefs is not mounted")
             .with_note("mount it with: mount -t tracefs tracefs /sys/kernel/tracing")
     })?;
-    let found = tracefs::matching(&root, parts[1], parts[2]);
+    let mut found = tracefs::matching(&root, parts[1], parts[2]);
+    if tracefs::has_wildcard(parts[1]) {
+        // ftrace's own events have no perf support: never attachable.
+        found.retain(|(category, _)| category != "ftrace");
+    }
     if found.is_empty() {
         let what = format!("{}:{}", parts[1], parts[2]);
         let msg = if tracefs::has_wildcard(&what) {
@@ -379,7 +443,7 @@ fn kprobe(parts: &[&str], span: Span) -> Result<Vec<Resolved>, Diagnostic> {
 
 /// Kernel text symbols matching a glob, from `/proc/kallsyms` (compiler-generated
 /// `__pfx_` padding and `.cold`/`.isra` clones are not functions one can probe).
-fn kernel_functions_matching(pattern: &str) -> Vec<String> {
+pub fn kernel_functions_matching(pattern: &str) -> Vec<String> {
     let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
     let mut names: Vec<String> = text
         .lines()
@@ -396,7 +460,53 @@ fn kernel_functions_matching(pattern: &str) -> Vec<String> {
     names
 }
 
-fn parse_number(s: &str) -> Option<u64> {
+/// `rawtracepoint:name` (or `rawtracepoint:module:name`); wildcards expand over
+/// the kernel's trace events (every one of them is also a raw tracepoint).
+fn raw_tracepoints(parts: &[&str], span: Span) -> Result<Vec<Resolved>, Diagnostic> {
+    let name = match parts.len() {
+        2 | 3 => parts[parts.len() - 1],
+        _ => "",
+    };
+    if name.is_empty() {
+        return Err(
+            Diagnostic::error(span, "a raw tracepoint is written `rawtracepoint:<name>`")
+                .with_label("expected a tracepoint name"),
+        );
+    }
+    let resolved = |name: String| Resolved {
+        name: format!("rawtracepoint:{name}"),
+        target: Target::RawTracepoint { name },
+    };
+    if !tracefs::has_wildcard(name) {
+        return Ok(vec![resolved(name.to_string())]);
+    }
+    let found = raw_tracepoint_names(name);
+    if found.is_empty() {
+        return Err(
+            Diagnostic::error(span, format!("no raw tracepoint matches `{name}`"))
+                .with_note("list them with: rtrace -l 'rawtracepoint:*'"),
+        );
+    }
+    Ok(found.into_iter().map(resolved).collect())
+}
+
+/// Kernel tracepoint names matching a glob, from tracefs. Syscall events are
+/// built on `sys_enter`/`sys_exit` and have no raw tracepoint of their own.
+pub fn raw_tracepoint_names(pattern: &str) -> Vec<String> {
+    let Some(root) = tracefs::root() else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = tracefs::matching(&root, "*", pattern)
+        .into_iter()
+        .filter(|(category, _)| !matches!(category.as_str(), "syscalls" | "ftrace"))
+        .map(|(_, name)| name)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+pub(crate) fn parse_number(s: &str) -> Option<u64> {
     match s.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16).ok(),
         None => s.parse().ok(),
@@ -433,6 +543,35 @@ mod tests {
         assert_eq!(ns("interval:hz:4"), 250_000_000);
         assert_eq!(ns("interval:s:$1"), 5_000_000_000);
         assert!(resolve(&ap("interval:x:1"), &[]).is_err());
+    }
+
+    #[test]
+    fn user_space_and_raw_tracepoints() {
+        let r = one("uretprobe:bash:readline");
+        let Target::Uprobe {
+            path,
+            function,
+            ret,
+            pid,
+            ..
+        } = &r.target
+        else {
+            panic!("{r:?}")
+        };
+        assert!(path.ends_with("/bash"), "{path}");
+        assert_eq!((function.as_str(), *ret, *pid), ("readline", true, None));
+        assert_eq!(r.name, format!("uretprobe:{path}:readline"));
+        assert_eq!(
+            one("rt:sched_switch").target,
+            Target::RawTracepoint {
+                name: "sched_switch".into()
+            }
+        );
+        // `U` is USDT, `u` a uprobe: both need a binary here.
+        let err = resolve(&ap("U:probe"), &[]).unwrap_err();
+        assert!(err.message.contains("names no binary"), "{}", err.message);
+        let err = resolve(&ap("u:/no/such/bin:f"), &[]).unwrap_err();
+        assert_eq!(err.message, "/no/such/bin does not exist");
     }
 
     #[test]

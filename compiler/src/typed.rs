@@ -37,6 +37,9 @@ pub struct TypedProbe {
     pub probe_id: u32,
     /// Index of the probe block in the source.
     pub block: usize,
+    /// Whether the target came from a wildcard: such a probe failing to attach
+    /// is a warning, not an error.
+    pub wildcard: bool,
     /// Scratch variable types, indexed by `VarId`.
     pub vars: Vec<Type>,
     pub predicate: Option<TExpr>,
@@ -117,6 +120,14 @@ pub enum TExprKind {
     TupleField {
         expr: Box<TExpr>,
         index: u32,
+    },
+    /// An integer of `size` bytes (1, 2, 4, 8) read from kernel or user memory at
+    /// `addr`, sign- or zero-extended; 0 if the read faults.
+    Deref {
+        addr: Box<TExpr>,
+        size: u8,
+        signed: bool,
+        user: bool,
     },
     /// `str(addr, n)`: `ty` is `Str { len }`.
     ReadStr {

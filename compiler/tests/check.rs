@@ -256,7 +256,8 @@ fn map_types_are_inferred_across_probes_regardless_of_order() {
 #[test]
 fn the_ring_buffer_is_the_last_map() {
     let c = ok("BEGIN { @a = 1; @b = 2; }");
-    assert_eq!(c.module.maps.len(), 3);
+    // @a, @b, the lost-events counter, the ring buffer.
+    assert_eq!(c.module.maps.len(), 4);
     let rb = &c.module.maps[c.ringbuf_map() as usize];
     assert_eq!(rb.kind, MapKind::RingBuf);
     assert_eq!(rb.name, ".events");
@@ -1089,14 +1090,14 @@ fn unknown_probe_type() {
 1 | foo:bar { }
   | ^^^^^^^ unknown probe type
   |
-  = note: known types: BEGIN, END, tracepoint (t), interval (i), profile (p), software (s), hardware (h), kprobe (k), kretprobe (kr)",
+  = note: known types: BEGIN, END, tracepoint (t), rawtracepoint (rt), interval (i), profile (p), software (s), hardware (h), kprobe (k), kretprobe (kr), uprobe (u), uretprobe (ur), usdt (U)",
     );
 }
 
 #[test]
 fn unsupported_probe_type_is_not_called_unknown() {
-    let out = err("uprobe:/bin/bash:readline { }");
-    assert!(out.starts_with("error: `uprobe` probes are not supported yet by this version of rtrace\n --> test.bt:1:1\n"), "{out}");
+    let out = err("iter:task { }");
+    assert!(out.starts_with("error: `iter` probes are not supported yet by this version of rtrace\n --> test.bt:1:1\n"), "{out}");
 }
 
 #[test]
@@ -1265,13 +1266,15 @@ fn map_read_but_never_assigned() {
 fn retval_outside_kretprobe_and_arg_outside_kprobe() {
     let out = err("tracepoint:syscalls:sys_enter_read { @ = retval; }");
     assert!(
-        out.starts_with("error: `retval` is only available in kretprobes\n --> test.bt:1:42\n"),
+        out.starts_with(
+            "error: `retval` is only available in kretprobes and uretprobes\n --> test.bt:1:42\n"
+        ),
         "{out}"
     );
     let out = err("tracepoint:syscalls:sys_enter_read { @ = arg0; }");
     assert!(
         out.starts_with(
-            "error: arg0 is only available in kprobes (arg0 to arg5)\n --> test.bt:1:42\n"
+            "error: arg0 is only available in kprobes, uprobes (arg0 to arg5), USDT probes and raw tracepoints\n --> test.bt:1:42\n"
         ),
         "{out}"
     );

@@ -46,6 +46,13 @@ impl From<io::Error> for SessionError {
     }
 }
 
+/// A probe that could not be attached, and why.
+#[derive(Debug)]
+pub struct AttachFailure {
+    pub probe: String,
+    pub error: AttachError,
+}
+
 /// One interval probe's schedule.
 struct Timer {
     /// Index into `Session::jit` functions.
@@ -64,6 +71,7 @@ pub struct Session {
     timers: Vec<Timer>,
     /// Attached kernel probes: (index into `compiled.kernel`, link).
     links: Vec<(usize, LinkHandle)>,
+    failures: Vec<AttachFailure>,
     reader: EventReader,
     host: UserHost,
     sink: EventSink,
@@ -111,6 +119,7 @@ impl Session {
             end,
             timers,
             links: Vec::new(),
+            failures: Vec::new(),
             reader,
             host,
             sink,
@@ -136,11 +145,34 @@ impl Session {
 
     /// Attach every kernel probe. Returns the number of probes for the
     /// "Attaching N probes..." line (user-space blocks included).
+    ///
+    /// A probe named exactly that fails is an error. A probe expanded from a
+    /// wildcard that fails is kept in [`Session::attach_failures`] (so the caller
+    /// can name it and say why) as long as something else attached.
     pub fn attach_all(&mut self) -> Result<usize, SessionError> {
+        self.failures.clear();
         for i in 0..self.compiled.kernel.len() {
-            self.attach_probe(i)?;
+            if let Err(e) = self.attach_probe(i) {
+                let SessionError::Attach { probe, error } = e else {
+                    return Err(e);
+                };
+                let wildcard = self.compiled.program.probes[self.compiled.kernel[i].index].wildcard;
+                if !wildcard {
+                    return Err(SessionError::Attach { probe, error });
+                }
+                self.failures.push(AttachFailure { probe, error });
+            }
+        }
+        if self.links.is_empty() && !self.failures.is_empty() {
+            let AttachFailure { probe, error } = self.failures.remove(0);
+            return Err(SessionError::Attach { probe, error });
         }
         Ok(self.compiled.probe_count())
+    }
+
+    /// Wildcard-expanded probes the last [`Session::attach_all`] could not attach.
+    pub fn attach_failures(&self) -> &[AttachFailure] {
+        &self.failures
     }
 
     /// Attach one kernel probe (index into `compiled().kernel`).
@@ -342,6 +374,33 @@ fn attach_target(target: &Target) -> AttachTarget {
             function: function.clone(),
             offset: *offset,
             retprobe: *ret,
+        },
+        Target::RawTracepoint { name } => AttachTarget::RawTracepoint { name: name.clone() },
+        Target::Uprobe {
+            path,
+            offset,
+            ret,
+            pid,
+            ..
+        } => AttachTarget::Uprobe {
+            path: path.into(),
+            offset: *offset,
+            retprobe: *ret,
+            pid: *pid,
+            ref_ctr_offset: 0,
+        },
+        Target::Usdt {
+            path,
+            offset,
+            semaphore,
+            pid,
+            ..
+        } => AttachTarget::Uprobe {
+            path: path.into(),
+            offset: *offset,
+            retprobe: false,
+            pid: *pid,
+            ref_ctr_offset: *semaphore,
         },
         Target::Begin | Target::End | Target::Interval { .. } => unreachable!("user-space probe"),
     }
