@@ -56,8 +56,12 @@ pub struct EventReader {
 
 impl EventReader {
     /// A reader over the ring buffer map `id` of a loaded module (taken out of
-    /// it), with a fresh waker.
+    /// it), with a fresh waker. If the loader left the ring buffer out because
+    /// no program writes to it, the reader only waits.
     pub fn new(loaded: &mut Loaded, id: MapId) -> io::Result<EventReader> {
+        if loaded.map_left_out(id) {
+            return EventReader::without_ring(Waker::new()?);
+        }
         let map = loaded.take_map(id).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,

@@ -1,6 +1,6 @@
 //! The one audited place for raw kernel calls: `bpf(2)` map commands on a map fd
-//! with byte-slice keys and values, `perf_event_open(2)` and its ioctls, and
-//! `BPF_RAW_TRACEPOINT_OPEN`.
+//! with byte-slice keys and values, `BPF_PROG_LOAD`, `perf_event_open(2)` and its
+//! ioctls, and `BPF_RAW_TRACEPOINT_OPEN`.
 //!
 //! aya's typed map wrappers want `Pod` Rust types; rtrace keys and values are
 //! runtime-shaped byte strings, so map access goes through these helpers instead.
@@ -16,6 +16,7 @@ const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
 
@@ -51,6 +52,25 @@ struct RawTpAttr {
     prog_fd: u32,
     _pad: u32,
     cookie: u64,
+}
+
+/// `union bpf_attr` for `BPF_PROG_LOAD`, up to `expected_attach_type` (the kernel
+/// zero-fills the fields after it).
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
 }
 
 /// The leading part of the kernel's `struct bpf_map_info` (the kernel accepts a
@@ -284,6 +304,65 @@ pub fn map_info(map: BorrowedFd<'_>) -> io::Result<MapInfo> {
     Ok(info)
 }
 
+/// The leading part of the kernel's `struct bpf_prog_info`, through `name`.
+#[repr(C)]
+#[derive(Default)]
+struct ProgInfoRaw {
+    prog_type: u32,
+    id: u32,
+    tag: [u8; 8],
+    jited_prog_len: u32,
+    xlated_prog_len: u32,
+    jited_prog_insns: u64,
+    xlated_prog_insns: u64,
+    load_time: u64,
+    created_by_uid: u32,
+    nr_map_ids: u32,
+    map_ids: u64,
+    name: [u8; 16],
+}
+
+/// What the kernel says about a loaded program.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgInfo {
+    pub prog_type: u32,
+    pub id: u32,
+    /// The kernel object name (up to 15 characters).
+    pub name: String,
+    /// Ids of the maps the program uses.
+    pub map_ids: Vec<u32>,
+}
+
+fn prog_info_raw(prog: BorrowedFd<'_>, map_ids: &mut [u32]) -> io::Result<ProgInfoRaw> {
+    let mut info = ProgInfoRaw {
+        nr_map_ids: map_ids.len() as u32,
+        map_ids: map_ids.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    let mut attr = InfoAttr {
+        bpf_fd: prog.as_raw_fd() as u32,
+        info_len: size_of::<ProgInfoRaw>() as u32,
+        info: &mut info as *mut ProgInfoRaw as u64,
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info)
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` on a program fd, with the ids of its maps.
+pub fn prog_info(prog: BorrowedFd<'_>) -> io::Result<ProgInfo> {
+    let count = prog_info_raw(prog, &mut [])?.nr_map_ids;
+    let mut map_ids = vec![0u32; count as usize];
+    let info = prog_info_raw(prog, &mut map_ids)?;
+    map_ids.truncate(info.nr_map_ids as usize);
+    let end = info.name.iter().position(|&b| b == 0).unwrap_or(16);
+    Ok(ProgInfo {
+        prog_type: info.prog_type,
+        id: info.id,
+        name: String::from_utf8_lossy(&info.name[..end]).into_owned(),
+        map_ids,
+    })
+}
+
 /// Takes ownership of a descriptor a syscall just returned.
 fn owned_fd(ret: libc::c_long) -> OwnedFd {
     // SAFETY: `ret` is a fresh descriptor returned by the kernel to this process and
@@ -301,6 +380,68 @@ pub fn raw_tracepoint_open(name: &CStr, prog: BorrowedFd<'_>) -> io::Result<Owne
         cookie: 0,
     };
     bpf(BPF_RAW_TRACEPOINT_OPEN, &mut attr).map(owned_fd)
+}
+
+// ---- program loading ----
+
+/// `enum bpf_prog_type` values rtrace loads.
+pub const BPF_PROG_TYPE_KPROBE: u32 = 2;
+pub const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
+pub const BPF_PROG_TYPE_PERF_EVENT: u32 = 7;
+pub const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
+
+/// `prog_flags` bit for sleepable programs (`uprobe.s`).
+pub const BPF_F_SLEEPABLE: u32 = 1 << 4;
+
+/// The largest verifier log older kernels accept (`UINT_MAX >> 8`).
+pub const MAX_VERIFIER_LOG: usize = (u32::MAX >> 8) as usize;
+
+/// Size of one eBPF instruction.
+pub const INSN_SIZE: usize = 8;
+
+/// What `BPF_PROG_LOAD` needs to know about one program.
+pub struct ProgLoad<'a> {
+    pub prog_type: u32,
+    /// Encoded instructions, [`INSN_SIZE`] bytes each.
+    pub insns: &'a [u8],
+    pub license: &'a CStr,
+    /// Kernel object name: at most 15 bytes of `[A-Za-z0-9_]` are sent.
+    pub name: &'a str,
+    /// `LINUX_VERSION_CODE`, checked for kprobes by kernels before 5.0; 0 otherwise.
+    pub kern_version: u32,
+    pub flags: u32,
+}
+
+/// Loads a program into the kernel (the verifier runs now). With `log`, the
+/// verifier writes its level-1 log there (NUL-terminated); an `ENOSPC` error then
+/// means the log did not fit.
+pub fn prog_load(prog: &ProgLoad<'_>, log: Option<&mut [u8]>) -> io::Result<OwnedFd> {
+    let mut attr = ProgLoadAttr {
+        prog_type: prog.prog_type,
+        insn_cnt: (prog.insns.len() / INSN_SIZE) as u32,
+        insns: prog.insns.as_ptr() as u64,
+        license: prog.license.as_ptr() as u64,
+        kern_version: prog.kern_version,
+        prog_flags: prog.flags,
+        prog_name: kernel_object_name(prog.name),
+        ..Default::default()
+    };
+    if let Some(log) = log {
+        attr.log_level = 1;
+        attr.log_size = log.len().min(MAX_VERIFIER_LOG) as u32;
+        attr.log_buf = log.as_mut_ptr() as u64;
+    }
+    bpf(BPF_PROG_LOAD, &mut attr).map(owned_fd)
+}
+
+/// A kernel object name: characters outside `[A-Za-z0-9_]` become `_`, cut to 15
+/// bytes, NUL-padded (the kernel refuses other characters).
+pub fn kernel_object_name(name: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (slot, b) in out[..15].iter_mut().zip(name.bytes()) {
+        *slot = if b.is_ascii_alphanumeric() { b } else { b'_' };
+    }
+    out
 }
 
 // ---- perf events ----
@@ -550,8 +691,28 @@ mod tests {
     }
 
     #[test]
+    fn object_names_are_sanitised_and_cut() {
+        assert_eq!(&kernel_object_name("rtrace_m3")[..10], b"rtrace_m3\0");
+        let long = kernel_object_name("tracepoint:syscalls@x.y");
+        assert_eq!(&long[..15], b"tracepoint_sysc");
+        assert_eq!(long[15], 0);
+    }
+
+    #[test]
+    fn prog_load_attr_covers_expected_attach_type() {
+        // prog_type … expected_attach_type ends at byte 72 of `union bpf_attr`.
+        assert_eq!(size_of::<ProgLoadAttr>(), 72);
+    }
+
+    #[test]
     fn perf_attr_has_the_ver5_size() {
         assert_eq!(size_of::<PerfEventAttr>(), 112);
+    }
+
+    #[test]
+    fn prog_info_layout_matches_the_kernel_prefix() {
+        // `name` ends at byte 80 of `struct bpf_prog_info`.
+        assert_eq!(size_of::<ProgInfoRaw>(), 80);
     }
 
     #[test]
