@@ -76,7 +76,7 @@ fn run(args: &Args) -> Result<i32, String> {
     let compiled =
         pipeline::compile(&source, &opts).map_err(|e| e.render(&file_name, &source, color))?;
     if let Some(dump) = args.dump {
-        print_dumps(&compiled, dump);
+        print_dumps(&compiled, dump).map_err(io_error)?;
         return Ok(0);
     }
     let out: Box<dyn Write> = match &args.output {
@@ -179,19 +179,22 @@ fn session_error(e: &SessionError, verbose: bool) -> String {
     msg
 }
 
-fn print_dumps(compiled: &Compiled, dump: Dump) {
+/// Print the requested compiler stages; a closed pipe (`| head`) just ends the output.
+fn print_dumps(compiled: &Compiled, dump: Dump) -> io::Result<()> {
+    let mut out = io::BufWriter::new(io::stdout().lock());
     if matches!(dump, Dump::Ast | Dump::All) {
-        println!("{:#?}", compiled.ast);
+        writeln!(out, "{:#?}", compiled.ast)?;
     }
     if matches!(dump, Dump::Ir | Dump::All) {
-        println!("{}", compiled.module);
+        writeln!(out, "{}", compiled.module)?;
     }
     if matches!(dump, Dump::Bpf | Dump::All) {
         for k in &compiled.kernel {
-            println!("; {} ({} instructions)", k.section, k.program.insns.len());
-            println!("{}", rtrace_compiler::bpf::disassemble(&k.program));
+            writeln!(out, "; {} ({} instructions)", k.section, k.program.insns.len())?;
+            writeln!(out, "{}", rtrace_compiler::bpf::disassemble(&k.program))?;
         }
     }
+    out.flush()
 }
 
 /// `CLOCK_MONOTONIC` in ns: the clock `bpf_ktime_get_ns` reads, for `elapsed`.
