@@ -12,9 +12,15 @@ use crate::probe_context;
 use crate::probes::{self, Target};
 use crate::tracefs::{self, FieldKind, Format};
 use crate::typed::*;
+use kernel_access::{default_user, int_view, is_int_like};
+use kernel_types::KernelTypes;
 use rtrace_stdlib::catalogue::{self, Kind};
 use rtrace_stdlib::types::Type;
 use std::collections::HashMap;
+
+mod kernel_access;
+mod kernel_macros;
+pub mod kernel_types;
 
 /// Settings that change how a script is checked.
 #[derive(Clone, Debug)]
@@ -59,6 +65,7 @@ pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec
         diags: Vec::new(),
         report: false,
         remembered_vars: HashMap::new(),
+        kernel: KernelTypes::new(),
     };
     // Pass 1 learns map and variable types; pass 2 reports and builds.
     checker.check_all(program, &targets);
@@ -157,6 +164,8 @@ struct Checker {
     report: bool,
     /// Variable types learnt in the first pass, by (block, target, name).
     remembered_vars: HashMap<(usize, usize, String), Type>,
+    /// Kernel types (BTF), shared by both passes so type handles agree.
+    kernel: KernelTypes,
 }
 
 /// What the checker knows while inside one probe body.
@@ -256,7 +265,7 @@ impl Checker {
     }
 
     fn want_int(&mut self, e: &TExpr, what: &str) {
-        if !e.ty.is_int() && !matches!(e.ty, Type::Ksym | Type::Usym | Type::Probe) {
+        if !is_int_like(&e.ty) && !matches!(e.ty, Type::Ksym | Type::Usym | Type::Probe) {
             self.error(
                 Diagnostic::error(e.span, format!("{what} must be an integer, found {}", e.ty))
                     .with_label(format!("this is {}", e.ty)),
@@ -633,9 +642,26 @@ impl Checker {
     fn printf(&mut self, cx: &mut ProbeCx, args: &[Expr], span: Span) -> Option<TStmt> {
         let format = self.string_literal(args.first()?)?;
         let values: Vec<TExpr> = args[1..].iter().map(|a| self.expr(cx, a)).collect();
-        let types: Vec<Type> = values.iter().map(|v| v.ty.clone()).collect();
-        let checked =
-            rtrace_stdlib::printf::parse_format(&format).and_then(|f| f.check_args(&types));
+        let parsed = rtrace_stdlib::printf::parse_format(&format);
+        // Pointers and enums are checked and printed as the integers they are,
+        // except that `%s` prints an enum by name.
+        let named: Vec<bool> = match &parsed {
+            Ok(f) => f
+                .conversions()
+                .map(|c| c.kind == rtrace_stdlib::printf::ConvKind::Str)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let types: Vec<Type> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v.ty {
+                Type::Enum(_) if named.get(i) == Some(&true) => v.ty.clone(),
+                _ => int_view(v.clone()).ty,
+            })
+            .collect();
+        let check_types: Vec<Type> = values.iter().map(|v| int_view(v.clone()).ty).collect();
+        let checked = parsed.and_then(|f| f.check_args(&check_types));
         if let Err(msg) = checked {
             self.error(
                 Diagnostic::error(span, format!("printf: {msg}")).with_label("in this printf"),
@@ -726,13 +752,16 @@ impl Checker {
         let current = cx.vars[id as usize].1.clone();
         match unify(&current, ty) {
             Some(t) => cx.vars[id as usize].1 = t,
-            None => self.error(
-                Diagnostic::error(
-                    span,
-                    format!("type mismatch: ${name} holds {current} but is assigned {ty}"),
+            None => {
+                let (current, ty) = (self.type_text(&current), self.type_text(ty));
+                self.error(
+                    Diagnostic::error(
+                        span,
+                        format!("type mismatch: ${name} holds {current} but is assigned {ty}"),
+                    )
+                    .with_label(format!("this is {ty}")),
                 )
-                .with_label(format!("this is {ty}")),
-            ),
+            }
         }
         self.remembered_vars
             .insert(key, cx.vars[id as usize].1.clone());
@@ -769,6 +798,7 @@ impl Checker {
             Some(t) => self.maps[map as usize].value = t,
             None => {
                 let name = decl.name.clone();
+                let (current, ty) = (self.type_text(&current), self.type_text(&ty));
                 self.error(
                     Diagnostic::error(
                         span,
@@ -938,6 +968,13 @@ impl Checker {
                 let r = self.expr(cx, rhs);
                 self.binary(*op, l, r, span)
             }
+            ExprKind::Unary {
+                op: UnOp::Deref, ..
+            } => self.memory_value(cx, e),
+            ExprKind::Unary {
+                op: UnOp::AddrOf,
+                expr,
+            } => self.address_of(cx, expr, span),
             ExprKind::Unary { op, expr } => self.unary(cx, *op, expr, span),
             ExprKind::IncDec {
                 target,
@@ -972,7 +1009,7 @@ impl Checker {
                     span,
                 )
             }
-            ExprKind::Field { expr, field, .. } => self.field(cx, expr, field, span),
+            ExprKind::Field { .. } | ExprKind::Index { .. } => self.memory_value(cx, e),
             ExprKind::TupleIndex { expr, index } => {
                 let t = self.expr(cx, expr);
                 match &t.ty {
@@ -994,71 +1031,15 @@ impl Checker {
                     }
                 }
             }
-            ExprKind::Cast { ty, expr } => {
-                let inner = self.expr(cx, expr);
-                match int_type_named(&ty.base) {
-                    Some(Type::Int { bits, signed })
-                        if ty.pointer_depth == 0 && ty.array_len.is_none() =>
-                    {
-                        self.want_int(&inner, "a cast operand");
-                        texpr(
-                            TExprKind::Cast {
-                                expr: Box::new(inner),
-                                bits,
-                                signed,
-                            },
-                            Type::Int { bits, signed },
-                            span,
-                        )
-                    }
-                    _ => {
-                        self.error(
-                            Diagnostic::error(
-                                ty.span,
-                                format!("cast to `{}` is not supported yet", ty.base),
-                            )
-                            .with_label("only integer casts such as (uint8) or (int64) for now"),
-                        );
-                        poison(span)
-                    }
-                }
-            }
+            ExprKind::Cast { ty, expr } => self.cast(cx, ty, expr, span),
             ExprKind::Tuple(elems) => {
                 let elems: Vec<TExpr> = elems.iter().map(|x| self.expr(cx, x)).collect();
                 let ty = Type::Tuple(elems.iter().map(|x| x.ty.clone()).collect());
                 texpr(TExprKind::Tuple(elems), ty, span)
             }
-            ExprKind::Sizeof(ast::SizeofArg::Type(t)) => match int_type_named(&t.base) {
-                Some(Type::Int { bits, .. }) if t.pointer_depth == 0 => {
-                    texpr(TExprKind::Int(bits as i64 / 8), Type::U64, span)
-                }
-                _ if t.pointer_depth > 0 => texpr(TExprKind::Int(8), Type::U64, span),
-                _ => {
-                    self.error(Diagnostic::error(
-                        t.span,
-                        format!("sizeof(`{}`) is not supported yet", t.base),
-                    ));
-                    poison(span)
-                }
-            },
-            ExprKind::Sizeof(ast::SizeofArg::Expr(x)) => {
-                let t = self.expr(cx, x);
-                let size = match t.ty {
-                    Type::Int { bits, .. } => bits as u32 / 8,
-                    ref other => other.size(),
-                };
-                texpr(TExprKind::Int(size as i64), Type::U64, span)
-            }
-            ExprKind::Index { .. } | ExprKind::Offsetof { .. } => {
-                self.error(
-                    Diagnostic::error(
-                        span,
-                        "pointer indexing and offsetof need kernel types, not supported yet",
-                    )
-                    .with_label("not supported yet"),
-                );
-                poison(span)
-            }
+            ExprKind::Sizeof(ast::SizeofArg::Type(t)) => self.sizeof_type(t, span),
+            ExprKind::Sizeof(ast::SizeofArg::Expr(x)) => self.sizeof_expr(cx, x, span),
+            ExprKind::Offsetof { ty, field } => self.offsetof(ty, field, span),
         }
     }
 
@@ -1095,7 +1076,7 @@ impl Checker {
             "cpu" => (b(Builtin::Cpu), Type::U32),
             "rand" => (b(Builtin::Rand), Type::U32),
             "cgroup" => (b(Builtin::Cgroup), Type::U64),
-            "curtask" => (b(Builtin::CurTask), Type::U64),
+            "curtask" => (b(Builtin::CurTask), self.curtask_type()),
             "comm" => (TExprKind::Comm, Type::Str { len: 16 }),
             "probe" => (TExprKind::ProbeId(cx.probe_id), Type::Probe),
             "retval" | "func" => {
@@ -1128,6 +1109,12 @@ impl Checker {
                     let read = probe_context::arg(cx.target, n, span);
                     return self.context_builtin(read);
                 }
+                if let Some(v) = kernel_macros::value(name) {
+                    return texpr(TExprKind::Int(v), Type::I64, span);
+                }
+                if let Some(constant) = self.enum_constant(name, span) {
+                    return constant;
+                }
                 let hint = catalogue::suggest(name, Kind::Variable)
                     .map(|s| format!("did you mean `{s}`?"))
                     .unwrap_or_else(|| "variables start with `$`, maps with `@`".to_string());
@@ -1151,23 +1138,9 @@ impl Checker {
         })
     }
 
-    fn field(&mut self, cx: &mut ProbeCx, base: &Expr, field: &str, span: Span) -> TExpr {
-        if !matches!(&base.kind, ExprKind::Ident(n) if n == "args") {
-            let _ = self.expr(cx, base);
-            self.error(
-                Diagnostic::error(
-                    span,
-                    "field access on kernel structures is not supported yet",
-                )
-                .with_label("only args->field for now"),
-            );
-            return poison(span);
-        }
+    /// `args->field` of a tracepoint, typed by its format file.
+    fn tracepoint_field(&mut self, cx: &mut ProbeCx, field: &str, span: Span) -> TExpr {
         let Target::Tracepoint { category, name } = cx.target else {
-            self.error(
-                Diagnostic::error(base.span, "`args` is only available in tracepoints")
-                    .with_label("no args here"),
-            );
             return poison(span);
         };
         let Some(format) = &cx.format else {
@@ -1199,7 +1172,7 @@ impl Checker {
         match f.kind {
             FieldKind::Int { signed } if matches!(f.size, 1 | 2 | 4 | 8) => {
                 let signed = signed && !f.is_pointer;
-                texpr(
+                let raw = texpr(
                     TExprKind::CtxInt {
                         off: f.offset,
                         size: f.size as u8,
@@ -1210,7 +1183,12 @@ impl Checker {
                         signed,
                     },
                     span,
-                )
+                );
+                if f.is_pointer && f.size == 8 {
+                    let c_type = f.c_type.clone();
+                    return self.typed_pointer(cx, &c_type, raw);
+                }
+                raw
             }
             FieldKind::CharArray => texpr(
                 TExprKind::CtxCharArray {
@@ -1244,6 +1222,9 @@ impl Checker {
     }
 
     fn call(&mut self, cx: &mut ProbeCx, name: &str, args: &[Expr], span: Span) -> TExpr {
+        if matches!(name, "kptr" | "uptr") {
+            return self.address_space_call(cx, name, args, span);
+        }
         let Some(entry) = catalogue::lookup(name) else {
             let hint = catalogue::suggest(name, Kind::Function)
                 .map(|s| format!("did you mean `{s}`?"))
@@ -1329,10 +1310,10 @@ impl Checker {
             return texpr(TExprKind::Retype(Box::new(v)), Type::Str { len }, span);
         }
         self.want_int(&v, "the argument of str()");
-        let user = match cx.target {
-            Target::Tracepoint { category, .. } => category == "syscalls",
-            Target::Uprobe { .. } | Target::Usdt { .. } => true,
-            _ => false,
+        // A pointer knows its address space; a plain integer takes the probe's.
+        let user = match v.ty {
+            Type::Ptr { user, .. } => user,
+            _ => default_user(cx.target),
         };
         texpr(
             TExprKind::ReadStr {
@@ -1363,6 +1344,10 @@ impl Checker {
                 span,
             );
         }
+        if let Some(e) = self.pointer_arith(op, &l, &r, span) {
+            return e;
+        }
+        let (l, r) = (int_view(l), int_view(r));
         for side in [&l, &r] {
             if !side.ty.is_int() && !matches!(side.ty, Type::Ksym | Type::Probe) {
                 self.error(
@@ -1438,7 +1423,7 @@ impl Checker {
     }
 
     fn unary(&mut self, cx: &mut ProbeCx, op: UnOp, inner: &Expr, span: Span) -> TExpr {
-        let v = self.expr(cx, inner);
+        let v = int_view(self.expr(cx, inner));
         match op {
             UnOp::Neg | UnOp::BitNot | UnOp::LogNot => {
                 self.want_int(&v, "the operand");
@@ -1455,16 +1440,8 @@ impl Checker {
                 };
                 texpr(kind, ty, span)
             }
-            UnOp::Deref | UnOp::AddrOf => {
-                self.error(
-                    Diagnostic::error(
-                        span,
-                        "pointer dereference and address-of need kernel types, not supported yet",
-                    )
-                    .with_label("not supported yet"),
-                );
-                poison(span)
-            }
+            // `expr` reads memory for these before `unary` is reached.
+            UnOp::Deref | UnOp::AddrOf => poison(span),
         }
     }
 
@@ -1556,6 +1533,9 @@ fn compare_cond(op: BinOp, signed: bool) -> Cond {
 pub fn unify(a: &Type, b: &Type) -> Option<Type> {
     match (a, b) {
         (Type::Int { .. }, Type::Int { .. }) => Some(a.clone()),
+        // An enum or pointer variable may also be given plain integers (and 0).
+        (Type::Int { .. }, Type::Enum(_) | Type::Ptr { .. })
+        | (Type::Enum(_) | Type::Ptr { .. }, Type::Int { .. }) => Some(a.clone()),
         (Type::Str { len: x }, Type::Str { len: y }) => Some(Type::Str { len: *x.max(y) }),
         (Type::Tuple(x), Type::Tuple(y)) if x.len() == y.len() => x
             .iter()

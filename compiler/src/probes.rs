@@ -8,6 +8,8 @@ use crate::user_probes;
 use crate::userspace::usdt::UsdtArg;
 use std::path::PathBuf;
 
+pub mod fentry;
+
 /// How a perf event samples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sample {
@@ -147,8 +149,8 @@ pub fn resolve_in(ap: &AttachPoint, env: &Env) -> Result<Vec<Resolved>, Diagnost
         "uprobe" | "u" | "uretprobe" | "ur" => user_probes::uprobe(&parts, env).map_err(err),
         "usdt" => user_probes::usdt(&parts, env).map_err(err),
         "rawtracepoint" | "rt" => raw_tracepoints(&parts, ap.span),
-        "kfunc" | "kretfunc" | "fentry" | "fexit" | "f" | "fr" | "watchpoint" | "w"
-        | "asyncwatchpoint" | "aw" | "iter" | "it" => Err(err(format!(
+        "kfunc" | "kretfunc" | "fentry" | "fexit" | "f" | "fr" => fentry::resolve(&parts, ap.span),
+        "watchpoint" | "w" | "asyncwatchpoint" | "aw" | "iter" | "it" => Err(err(format!(
             "`{provider}` probes are not supported yet by this version of rtrace"
         ))
         .with_label("probe type not yet supported")),

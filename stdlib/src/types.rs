@@ -12,6 +12,7 @@
 //! in a record is after strings, which is what the compiler must zero in map keys.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A value type. Aggregation types (`Count` … `Lhist`) only ever appear as map value types.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -33,6 +34,17 @@ pub enum Type {
     Usym,
     /// The `probe` builtin: a u64 probe index printed as the probe's full name.
     Probe,
+    /// An address of kernel (`user == false`) or user memory, stored like a u64 and
+    /// printed as a signed 64-bit number, as bpftrace 0.17 prints pointers. `pointee`
+    /// is the compiler's handle for the pointed-to type (a BTF type id of the running
+    /// kernel, or a type the compiler made up); only the checker interprets it.
+    Ptr {
+        pointee: u32,
+        user: bool,
+    },
+    /// An integer of a kernel enum type: computed and compared like an integer,
+    /// printed as the name of its enumerator (the number when none matches).
+    Enum(Arc<EnumDef>),
     /// `count()`: u64 per CPU, summed.
     Count,
     /// `sum(x)`: [`AGG_TOTAL`, `AGG_COUNT`] per CPU.
@@ -53,6 +65,32 @@ pub enum Type {
         max: i64,
         step: i64,
     },
+}
+
+/// A kernel enum type, with what printing needs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EnumDef {
+    /// `enum tcp_state` (or a typedef name); empty for anonymous enums.
+    pub name: String,
+    /// Width of the stored value in bits (8, 16, 32 or 64).
+    pub bits: u8,
+    pub signed: bool,
+    /// Enumerators in declaration order.
+    pub values: Vec<(i64, String)>,
+}
+
+impl EnumDef {
+    /// The enumerator whose value equals `raw` on the enum's width.
+    pub fn name_of(&self, raw: u64) -> Option<&str> {
+        let mask = match self.bits {
+            64 => u64::MAX,
+            b => (1u64 << b) - 1,
+        };
+        self.values
+            .iter()
+            .find(|(v, _)| (*v as u64 ^ raw) & mask == 0)
+            .map(|(_, n)| n.as_str())
+    }
 }
 
 /// Offset of the running total in `Sum`/`Avg`/`Stats` values.
@@ -117,7 +155,12 @@ impl Type {
     pub fn size(&self) -> u32 {
         match self {
             Type::None => 0,
-            Type::Int { .. } | Type::Ksym | Type::Usym | Type::Probe => 8,
+            Type::Int { .. }
+            | Type::Ksym
+            | Type::Usym
+            | Type::Probe
+            | Type::Ptr { .. }
+            | Type::Enum(_) => 8,
             Type::Str { len } => *len,
             Type::Tuple(fields) => tuple_layout(fields).1,
             Type::Count | Type::Hist | Type::Lhist { .. } => 8,
@@ -162,6 +205,10 @@ impl fmt::Display for Type {
             Type::Ksym => write!(f, "ksym"),
             Type::Usym => write!(f, "usym"),
             Type::Probe => write!(f, "probe"),
+            Type::Ptr { user: false, .. } => write!(f, "kernel pointer"),
+            Type::Ptr { user: true, .. } => write!(f, "user pointer"),
+            Type::Enum(def) if def.name.is_empty() => write!(f, "enum"),
+            Type::Enum(def) => write!(f, "{}", def.name),
             Type::Count => write!(f, "count"),
             Type::Sum => write!(f, "sum"),
             Type::Min => write!(f, "min"),
@@ -177,6 +224,21 @@ impl fmt::Display for Type {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enum_names_match_on_the_enum_width() {
+        let def = EnumDef {
+            name: "enum e".into(),
+            bits: 32,
+            signed: true,
+            values: vec![(-1, "MINUS".into()), (7, "SEVEN".into())],
+        };
+        assert_eq!(def.name_of(7), Some("SEVEN"));
+        assert_eq!(def.name_of(0xffff_ffff), Some("MINUS"));
+        assert_eq!(def.name_of(u64::MAX), Some("MINUS"));
+        assert_eq!(def.name_of(8), None);
+        assert_eq!(Type::Enum(Arc::new(def)).size(), 8);
+    }
 
     #[test]
     fn tuple_fields_are_8_aligned() {

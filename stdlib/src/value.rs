@@ -103,6 +103,20 @@ fn decode_with(ty: &Type, bytes: &[u8], mode: IntMode) -> Value {
         Type::Ksym => Value::Ksym(read_u64(bytes, 0)),
         Type::Usym => Value::Usym(read_u64(bytes, 0)),
         Type::Probe => Value::Probe(read_u64(bytes, 0)),
+        // bpftrace 0.17 prints pointer values as signed 64-bit numbers, and
+        // pointer map keys in hex.
+        Type::Ptr { .. } => match mode {
+            IntMode::Declared => Value::Int(read_u64(bytes, 0) as i64),
+            IntMode::KeyRaw => Value::Str(format!("{:#x}", read_u64(bytes, 0))),
+        },
+        Type::Enum(def) => {
+            let raw = read_u64(bytes, 0);
+            match (def.name_of(raw), mode) {
+                (Some(name), _) => Value::Str(name.to_string()),
+                (None, IntMode::KeyRaw) => Value::Int(raw as i64),
+                (None, IntMode::Declared) => decode_int(raw, def.bits, def.signed),
+            }
+        }
         Type::Count | Type::Hist | Type::Lhist { .. } => Value::Count(read_u64(bytes, 0)),
         Type::Sum => Value::Sum {
             total: read_i64(bytes, AGG_TOTAL),
@@ -185,6 +199,29 @@ mod tests {
         bytes.extend_from_slice(&(-5i64).to_le_bytes());
         let want = Value::Tuple(vec![Value::Str("a".into()), Value::Int(-5)]);
         assert_eq!(decode(&ty, &bytes), want);
+    }
+
+    #[test]
+    fn pointers_print_signed_and_enums_by_name() {
+        let addr = 0xffff_8880_0000_1000u64.to_le_bytes();
+        let ptr = Type::Ptr {
+            pointee: 1,
+            user: false,
+        };
+        assert_eq!(
+            decode(&ptr, &addr),
+            Value::Int(0xffff_8880_0000_1000u64 as i64)
+        );
+        let def = crate::types::EnumDef {
+            name: "enum s".into(),
+            bits: 32,
+            signed: false,
+            values: vec![(1, "ONE".into())],
+        };
+        let ty = Type::Enum(std::sync::Arc::new(def));
+        assert_eq!(decode(&ty, &1u64.to_le_bytes()), Value::Str("ONE".into()));
+        assert_eq!(decode(&ty, &9u64.to_le_bytes()), Value::UInt(9));
+        assert_eq!(decode_key(&ty, &9u64.to_le_bytes()), Value::Int(9));
     }
 
     #[test]
