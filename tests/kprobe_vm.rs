@@ -17,8 +17,11 @@ const GUEST_ENV: &str = "RTRACE_VM_GUEST";
 /// This test's name, for `--exact` when the binary re-runs itself in the guest.
 const TEST_NAME: &str = "kprobes_and_kretprobes_in_a_vm";
 /// Names of the guest's checks; the host makes sure each one reported success.
-const CHECKS: [&str; 8] = [
+const CHECKS: [&str; 11] = [
     "kprobe_arg2_hist",
+    "fentry_args_size_hist",
+    "fexit_retval_sum",
+    "fentry_struct_member_key",
     "angle_bracket_block",
     "kretprobe_retval",
     "func_names_the_function",
@@ -91,6 +94,7 @@ mod guest {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::process::{Output, Stdio};
+    use std::sync::atomic::{AtomicU16, Ordering};
     use std::sync::mpsc;
     use std::time::Duration;
 
@@ -110,8 +114,11 @@ mod guest {
     }
 
     pub fn run_checks() {
-        let checks: [(&str, Check); 8] = [
+        let checks: [(&str, Check); 11] = [
             ("kprobe_arg2_hist", kprobe_arg2_hist),
+            ("fentry_args_size_hist", fentry_args_size_hist),
+            ("fexit_retval_sum", fexit_retval_sum),
+            ("fentry_struct_member_key", fentry_struct_member_key),
             ("angle_bracket_block", angle_bracket_block),
             ("kretprobe_retval", kretprobe_retval),
             ("func_names_the_function", func_names_the_function),
@@ -152,6 +159,38 @@ mod guest {
             &out,
             &format!("Attaching 1 probe...\n\n\n{}", size_hist("@s")),
         )
+    }
+
+    /// fentry `args` are typed from BTF: `size` is tcp_sendmsg's third parameter.
+    fn fentry_args_size_hist(_: &Baseline) -> Result<(), String> {
+        let out = trace_sends(
+            "fentry:tcp_sendmsg /pid == $1/ { @s = hist(args.size); }",
+            || Ok(()),
+        )?;
+        expect_output(
+            &out,
+            &format!("Attaching 1 probe...\n\n\n{}", size_hist("@s")),
+        )
+    }
+
+    /// fexit `retval` is the slot after the arguments: the bytes queued.
+    fn fexit_retval_sum(_: &Baseline) -> Result<(), String> {
+        let out = trace_sends(
+            "fexit:tcp_sendmsg /pid == $1/ { @r = sum(retval); }",
+            || Ok(()),
+        )?;
+        expect_output(&out, &format!("Attaching 1 probe...\n\n\n@r: {TOTAL}\n"))
+    }
+
+    /// A BTF-typed pointer argument followed through nested members: the
+    /// sending socket's local port.
+    fn fentry_struct_member_key(_: &Baseline) -> Result<(), String> {
+        let out = trace_sends(
+            "fentry:tcp_sendmsg /pid == $1/ { @p[args.sk->__sk_common.skc_num] = count(); }",
+            || Ok(()),
+        )?;
+        let port = LAST_CLIENT_PORT.load(Ordering::Relaxed);
+        expect_output(&out, &format!("Attaching 1 probe...\n\n\n@p[{port}]: 5\n"))
     }
 
     /// The user's spelling with angle brackets, exactly as requested (no filter:
@@ -422,12 +461,17 @@ mod guest {
         child.wait_with_output().map_err(|e| e.to_string())
     }
 
+    /// The local port of the client socket of the last [`send_sizes`].
+    static LAST_CLIENT_PORT: AtomicU16 = AtomicU16::new(0);
+
     /// One `write` per size on a loopback TCP connection, each read back before
     /// the next so the kernel never splits or merges them.
     fn send_sizes(sizes: &[usize]) -> Result<(), String> {
         let io = |e: std::io::Error| format!("TCP workload: {e}");
         let listener = TcpListener::bind("127.0.0.1:0").map_err(io)?;
         let mut client = TcpStream::connect(listener.local_addr().map_err(io)?).map_err(io)?;
+        let client_port = client.local_addr().map_err(io)?.port();
+        LAST_CLIENT_PORT.store(client_port, Ordering::Relaxed);
         let (mut server, _) = listener.accept().map_err(io)?;
         for &n in sizes {
             let data = vec![b'x'; n];

@@ -116,7 +116,9 @@ fn function_name(index: usize, target: &Target) -> String {
         Target::Tracepoint { name, .. } => name.clone(),
         Target::Profile { .. } => "profile".into(),
         Target::Software { event, .. } | Target::Hardware { event, .. } => event.clone(),
-        Target::Kprobe { function, .. } | Target::Uprobe { function, .. } => function.clone(),
+        Target::Kprobe { function, .. }
+        | Target::Uprobe { function, .. }
+        | Target::Fentry { function, .. } => function.clone(),
         Target::RawTracepoint { name } | Target::Usdt { name, .. } => name.clone(),
     };
     let clean: String = hint
@@ -139,6 +141,8 @@ fn context_of(target: &Target) -> Context {
         // The raw_tp context is an array of u64 arguments; the back ends only
         // need to know that aligned 8-byte loads of it are direct, as for pt_regs.
         Target::RawTracepoint { .. } => Context::Kprobe,
+        // fentry/fexit contexts are u64 arrays too (arguments, then the return value).
+        Target::Fentry { .. } => Context::Kprobe,
     }
 }
 

@@ -168,6 +168,16 @@ fn section_name(target: &Target, program: &str) -> String {
             ..
         } => format!("kretprobe/{function}"),
         Target::RawTracepoint { name } => format!("raw_tp/{name}"),
+        Target::Fentry {
+            function,
+            ret: false,
+            ..
+        } => format!("fentry/{function}"),
+        Target::Fentry {
+            function,
+            ret: true,
+            ..
+        } => format!("fexit/{function}"),
         Target::Uprobe { ret: false, .. } | Target::Usdt { .. } => format!("uprobe/{program}"),
         Target::Uprobe { ret: true, .. } => format!("uretprobe/{program}"),
         Target::Begin | Target::End | Target::Interval { .. } => unreachable!("user-space probe"),

@@ -4,6 +4,7 @@
 //! kernel probe gets.
 
 use crate::ast::Span;
+use crate::check::kernel_types::{KType, KernelTypes};
 use crate::check::texpr;
 use crate::diag::Diagnostic;
 use crate::ir::{self, Builtin, Cond};
@@ -149,8 +150,17 @@ fn usdt_arg(arg: &UsdtArg, span: Span) -> Result<TExpr, String> {
 pub fn register_builtin(target: &Target, name: &str, span: Span) -> Result<TExpr, Diagnostic> {
     match (name, target, regs_probe(target)) {
         ("retval", _, Some(true)) => Ok(context_u64(PT_REGS_AX, span)),
-        // Each uprobe program is attached to one known function: a constant.
-        ("func", Target::Uprobe { function, .. }, _) => {
+        (
+            "retval",
+            Target::Fentry {
+                function,
+                ret: true,
+                ..
+            },
+            _,
+        ) => fexit_retval(function, span),
+        // Each uprobe or fentry program is attached to one known function: a constant.
+        ("func", Target::Uprobe { function, .. } | Target::Fentry { function, .. }, _) => {
             let bytes = function.as_bytes().to_vec();
             let len = bytes.len() as u32 + 1;
             Ok(texpr(TExprKind::Str(bytes), Type::Str { len }, span))
@@ -160,16 +170,57 @@ pub fn register_builtin(target: &Target, name: &str, span: Span) -> Result<TExpr
             Ok(texpr(TExprKind::Retype(Box::new(ip)), Type::Ksym, span))
         }
         _ => {
-            let where_ = if name == "retval" {
-                "kretprobes and uretprobes"
-            } else {
-                "kprobes and uprobes"
+            let where_ = match (name, target) {
+                ("retval", Target::Fentry { .. }) => "fexit probes, not fentry",
+                ("retval", _) => "kretprobes and uretprobes",
+                _ => "kprobes and uprobes",
             };
             Err(
                 Diagnostic::error(span, format!("`{name}` is only available in {where_}"))
                     .with_label("not available in this probe"),
             )
         }
+    }
+}
+
+/// `retval` of an fexit probe: the context slot after the last argument, as
+/// wide and as signed as the function's BTF return type (pointers as u64).
+fn fexit_retval(function: &str, span: Span) -> Result<TExpr, Diagnostic> {
+    let mut kernel = KernelTypes::new();
+    let Some((params, ret)) = kernel.function_args(function) else {
+        return Err(Diagnostic::error(
+            span,
+            format!("the kernel's BTF does not describe {function}"),
+        )
+        .with_label("return type unknown"));
+    };
+    let slot = context_u64(8 * params.len() as u32, span);
+    match kernel.view(ret) {
+        KType::Void => Err(Diagnostic::error(
+            span,
+            format!("{function} returns void: there is no `retval`"),
+        )
+        .with_label("no return value")),
+        KType::Int { size, signed, .. } | KType::Enum { size, signed, .. }
+            if matches!(size, 1 | 2 | 4) =>
+        {
+            let bits = (size * 8) as u8;
+            let kind = TExprKind::Cast {
+                expr: Box::new(slot),
+                bits,
+                signed,
+            };
+            Ok(texpr(kind, Type::Int { bits, signed }, span))
+        }
+        KType::Int { signed: true, .. } | KType::Enum { signed: true, .. } => {
+            let kind = TExprKind::CtxInt {
+                off: 8 * params.len() as u32,
+                size: 8,
+                signed: true,
+            };
+            Ok(texpr(kind, Type::I64, span))
+        }
+        _ => Ok(slot),
     }
 }
 

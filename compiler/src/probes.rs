@@ -52,6 +52,13 @@ pub enum Target {
     RawTracepoint {
         name: String,
     },
+    /// An fentry (or, with `ret`, fexit) program on kernel function `function`;
+    /// its context is an array of u64 arguments, the return value after them.
+    Fentry {
+        function: String,
+        module: Option<String>,
+        ret: bool,
+    },
     /// `uprobe`/`uretprobe` at a file offset of `path`; `function` is what the
     /// `func` builtin prints (the symbol, or the address in hex).
     Uprobe {

@@ -609,18 +609,81 @@ fn other_kernel_type_errors() {
     assert!(err("rawtracepoint:sched_switch { @ = args.nxt; }").contains("did you mean `next`?"));
 }
 
+/// The u64 context slot a BTF-typed fentry argument or fexit `retval` reads.
+fn ctx_slot(e: &TExpr) -> u32 {
+    match &e.kind {
+        TExprKind::CtxInt { off, size: 8, .. } => *off,
+        TExprKind::Retype(inner) | TExprKind::Cast { expr: inner, .. } => ctx_slot(inner),
+        other => panic!("not a context slot: {other:?}"),
+    }
+}
+
 #[test]
-fn fentry_checks_the_function_then_says_why_it_cannot_run() {
-    let out = err("kfunc:tcp_sendmsg { @ = args.size; }");
+fn fentry_args_are_typed_from_the_function_signature() {
+    let c = ok("kfunc:tcp_sendmsg { $s = args.size; $k = args.sk; $port = args->sk->__sk_common.skc_num; }");
+    assert_eq!(c.kernel.len(), 1);
+    assert_eq!(c.kernel[0].section, "fentry/tcp_sendmsg");
+    assert_eq!(c.program.probe_names, ["kfunc:tcp_sendmsg"]);
+    let size = assigned(&c, 0);
+    assert_eq!((ctx_slot(size), size.ty.clone()), (16, Type::U64));
+    let sk = assigned(&c, 1);
+    assert_eq!(ctx_slot(sk), 0);
     assert!(
-        out.starts_with("error: fentry probes cannot be compiled by this version of rtrace"),
-        "{out}"
+        matches!(sk.ty, Type::Ptr { user: false, .. }),
+        "{:?}",
+        sk.ty
     );
+    // skc_num is a u16 inside the anonymous members of sock_common.
+    let port = assigned(&c, 2);
+    assert_eq!(
+        port.ty,
+        Type::Int {
+            bits: 16,
+            signed: false
+        }
+    );
+    let (addr, _, _, user) = deref(port);
+    let (base, off) = split_offset(addr);
+    assert_eq!(off as u32, member("sock_common", "skc_num").offset);
+    assert_eq!(ctx_slot(base), 0);
+    assert!(!user);
+}
+
+#[test]
+fn fexit_retval_is_the_slot_after_the_arguments() {
+    let c = ok("fexit:tcp_sendmsg { $r = retval; $s = args.size; }");
+    assert_eq!(c.kernel[0].section, "fexit/tcp_sendmsg");
+    let r = assigned(&c, 0);
+    // tcp_sendmsg(sk, msg, size) returns int.
+    assert_eq!(ctx_slot(r), 24);
+    assert_eq!(
+        r.ty,
+        Type::Int {
+            bits: 32,
+            signed: true
+        }
+    );
+    assert_eq!(ctx_slot(assigned(&c, 1)), 16);
+    assert_eq!(
+        ok("fr:tcp_sendmsg { @[func] = count(); }").kernel[0].section,
+        "fexit/tcp_sendmsg"
+    );
+}
+
+#[test]
+fn fentry_wildcards_expand_over_btf_functions() {
+    let c = ok("f:tcp_sendmsg* { @[probe] = count(); }");
+    let mut sections: Vec<&str> = c.kernel.iter().map(|k| k.section.as_str()).collect();
+    sections.sort();
+    assert!(sections.contains(&"fentry/tcp_sendmsg"), "{sections:?}");
     assert!(
-        out.contains("fentry of tcp_sendmsg(sk, msg, size)"),
-        "{out}"
+        sections.contains(&"fentry/tcp_sendmsg_locked"),
+        "{sections:?}"
     );
-    assert!(out.contains("EPERM"), "{out}");
+}
+
+#[test]
+fn fentry_errors_name_the_function() {
     let out = err("fr:no_such_kernel_function_x { @ = retval; }");
     assert!(
         out.starts_with(
@@ -628,6 +691,19 @@ fn fentry_checks_the_function_then_says_why_it_cannot_run() {
         ),
         "{out}"
     );
+    let out = err("fentry:tcp_sendmsg { @ = args.sz; }");
+    assert!(
+        out.starts_with("error: tcp_sendmsg has no argument `sz`"),
+        "{out}"
+    );
+    assert!(out.contains("its arguments: sk, msg, size"), "{out}");
+    let out = err("fentry:tcp_sendmsg { @ = retval; }");
+    assert!(
+        out.starts_with("error: `retval` is only available in"),
+        "{out}"
+    );
+    let out = err("fexit:tcp_close { @ = retval; }");
+    assert!(out.starts_with("error: tcp_close returns void"), "{out}");
 }
 
 #[test]

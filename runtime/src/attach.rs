@@ -36,6 +36,8 @@ pub enum AttachTarget {
     Tracepoint { category: String, name: String },
     /// A raw tracepoint such as `sched_switch` (a `raw_tp` program).
     RawTracepoint { name: String },
+    /// An fentry (fexit with `ret`) program; the function was fixed when it was loaded.
+    Fentry { function: String, ret: bool },
     /// A sampling perf event on every online CPU (`profile:`, `software:`, `hardware:`).
     PerfEvent { kind: PerfKind, sample: Sample },
     /// `kprobe:function+offset` / `kretprobe:function`.
@@ -62,6 +64,10 @@ impl fmt::Display for AttachTarget {
                 write!(f, "tracepoint {category}:{name}")
             }
             AttachTarget::RawTracepoint { name } => write!(f, "raw tracepoint {name}"),
+            AttachTarget::Fentry { function, ret } => {
+                let kind = if *ret { "fexit" } else { "fentry" };
+                write!(f, "{kind} {function}")
+            }
             AttachTarget::PerfEvent { kind, .. } => {
                 let class = if kind.is_hardware() {
                     "hardware"
@@ -500,6 +506,7 @@ fn check_program_type(
                 AttachTarget::RawTracepoint { .. }
             )
             | (ProgramKind::PerfEvent, AttachTarget::PerfEvent { .. })
+            | (ProgramKind::Fentry, AttachTarget::Fentry { .. })
             | (
                 ProgramKind::KProbe | ProgramKind::UProbe,
                 AttachTarget::Kprobe { .. } | AttachTarget::Uprobe { .. }
@@ -535,6 +542,9 @@ fn open_target(prog: BorrowedFd<'_>, target: &AttachTarget) -> Result<Vec<OwnedF
                 Err(e) => Err(os_error(target, e)),
             }
         }
+        AttachTarget::Fentry { .. } => tracing_open(prog)
+            .map(|fd| vec![fd])
+            .map_err(|e| os_error(target, e)),
         AttachTarget::PerfEvent { kind, sample } => open_perf_event(prog, *kind, *sample, target),
         AttachTarget::Kprobe {
             function,
@@ -743,6 +753,42 @@ fn probe_pmu(name: &str) -> Option<ProbePmu> {
 fn config_bit(format: &str) -> Option<u32> {
     let bits = format.trim().strip_prefix("config:")?;
     bits.split('-').next()?.parse().ok()
+}
+
+/// `BPF_RAW_TRACEPOINT_OPEN` with no name: attaches a tracing (fentry/fexit)
+/// program to the function whose BTF id it was loaded with. Closing the fd detaches it.
+fn tracing_open(prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    /// `union bpf_attr` as `BPF_RAW_TRACEPOINT_OPEN` reads it.
+    #[repr(C)]
+    struct RawTpOpen {
+        name: u64,
+        prog_fd: u32,
+        pad: u32,
+        cookie: u64,
+    }
+    const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
+    let attr = RawTpOpen {
+        name: 0,
+        prog_fd: prog.as_raw_fd() as u32,
+        pad: 0,
+        cookie: 0,
+    };
+    // SAFETY: `attr` is a valid, initialised bpf_attr prefix of the size passed;
+    // the kernel only reads it during the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_RAW_TRACEPOINT_OPEN,
+            &attr as *const RawTpOpen,
+            std::mem::size_of::<RawTpOpen>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 #[cfg(test)]

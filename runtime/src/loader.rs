@@ -162,7 +162,8 @@ impl Loader {
             Err(e) if is_eperm(&e) && raise_memlock_limit() => aya.load(aligned_elf),
             other => other,
         };
-        adopt_ebpf(ebpf.map_err(from_ebpf_error)?)
+        let traced = traced_functions(aligned_elf);
+        adopt_ebpf(ebpf.map_err(from_ebpf_error)?, &traced)
     }
 }
 
@@ -206,6 +207,8 @@ pub enum ProgramKind {
     UProbe,
     PerfEvent,
     RawTracePoint,
+    /// fentry or fexit (a `BPF_PROG_TYPE_TRACING` program).
+    Fentry,
 }
 
 impl ProgramKind {
@@ -230,6 +233,7 @@ impl ProgramKind {
             Program::UProbe(_) => ProgramKind::UProbe,
             Program::PerfEvent(_) => ProgramKind::PerfEvent,
             Program::RawTracePoint(_) => ProgramKind::RawTracePoint,
+            Program::FEntry(_) | Program::FExit(_) => ProgramKind::Fentry,
             _ => return None,
         })
     }
@@ -240,6 +244,7 @@ impl ProgramKind {
             ProgramKind::KProbe | ProgramKind::UProbe => sys::BPF_PROG_TYPE_KPROBE,
             ProgramKind::PerfEvent => sys::BPF_PROG_TYPE_PERF_EVENT,
             ProgramKind::RawTracePoint => sys::BPF_PROG_TYPE_RAW_TRACEPOINT,
+            ProgramKind::Fentry => BPF_PROG_TYPE_TRACING,
         }
     }
 }
@@ -477,8 +482,68 @@ fn refusal(program: &str, error: &io::Error, log: &str) -> LoadError {
 
 // ---- the EbpfLoader path ----
 
+/// `BPF_PROG_TYPE_TRACING` (fentry/fexit programs).
+const BPF_PROG_TYPE_TRACING: u32 = 26;
+
+/// The kernel function each fentry/fexit program traces, by program (symbol)
+/// name, from its ELF section `fentry/<function>` or `fexit/<function>`.
+fn traced_functions(elf: &[u8]) -> HashMap<String, String> {
+    use object::{Object as _, ObjectSection as _, ObjectSymbol as _, SymbolKind};
+    let Ok(file) = object::File::parse(elf) else {
+        return HashMap::new();
+    };
+    file.symbols()
+        .filter(|symbol| symbol.kind() == SymbolKind::Text)
+        .filter_map(|symbol| {
+            let section = file.section_by_index(symbol.section_index()?).ok()?;
+            let section_name = section.name().ok()?;
+            let function = section_name
+                .strip_prefix("fentry/")
+                .or_else(|| section_name.strip_prefix("fexit/"))?;
+            Some((symbol.name().ok()?.to_string(), function.to_string()))
+        })
+        .collect()
+}
+
+/// Loads an fentry/fexit program against its function's BTF id.
+fn load_tracing(
+    name: &str,
+    program: &mut Program,
+    traced: &HashMap<String, String>,
+    btf: &mut Option<aya::Btf>,
+) -> Result<(), LoadError> {
+    let function = traced.get(name).ok_or_else(|| LoadError::Other {
+        message: format!("probe {name} names no kernel function"),
+    })?;
+    if btf.is_none() {
+        let loaded =
+            aya::Btf::from_sys_fs().map_err(|e| from_any_error(&e, "read the kernel's BTF"))?;
+        *btf = Some(loaded);
+    }
+    let btf = btf.as_ref().expect("just loaded");
+    let (kind, result) = match program {
+        Program::FEntry(p) => ("fentry", p.load(function, btf)),
+        Program::FExit(p) => ("fexit", p.load(function, btf)),
+        _ => unreachable!("only fentry/fexit programs are loaded here"),
+    };
+    result.map_err(|e| match &e {
+        ProgramError::LoadError { io_error, .. }
+            if matches!(io_error.raw_os_error(), Some(libc::EPERM | libc::EACCES)) =>
+        {
+            LoadError::Other {
+                message: format!(
+                    "the kernel refused the {kind} program on {function} (EPERM): {}",
+                    rtrace_compiler::probes::fentry::KERNEL_REFUSES
+                ),
+            }
+        }
+        _ => from_program_error(name, e),
+    })
+}
+
 /// Loads the programs of an aya object and takes its maps and program fds.
-fn adopt_ebpf(mut ebpf: Ebpf) -> Result<Loaded, LoadError> {
+fn adopt_ebpf(mut ebpf: Ebpf, traced: &HashMap<String, String>) -> Result<Loaded, LoadError> {
+    let mut btf = None;
     let mut programs = Vec::new();
     for (name, program) in ebpf.programs_mut() {
         let kind = ProgramKind::of_aya(program).ok_or_else(|| LoadError::UnsupportedProgram {
@@ -490,9 +555,13 @@ fn adopt_ebpf(mut ebpf: Ebpf) -> Result<Loaded, LoadError> {
             Program::KProbe(p) => p.load(),
             Program::UProbe(p) => p.load(),
             Program::RawTracePoint(p) => p.load(),
+            Program::FEntry(_) | Program::FExit(_) => Ok(()),
             _ => unreachable!("ProgramKind::of_aya accepted only these"),
         };
         result.map_err(|e| from_program_error(name, e))?;
+        if kind == ProgramKind::Fentry {
+            load_tracing(name, program, traced, &mut btf)?;
+        }
         let what = format!("load probe {name}");
         let fd = program
             .fd()

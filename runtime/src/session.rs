@@ -376,6 +376,10 @@ fn attach_target(target: &Target) -> AttachTarget {
             retprobe: *ret,
         },
         Target::RawTracepoint { name } => AttachTarget::RawTracepoint { name: name.clone() },
+        Target::Fentry { function, ret, .. } => AttachTarget::Fentry {
+            function: function.clone(),
+            ret: *ret,
+        },
         Target::Uprobe {
             path,
             offset,

@@ -588,6 +588,10 @@ impl Checker {
                 self.raw_tracepoint_arg(&name, field, span)
                     .map(KExpr::Value)
             }
+            Target::Fentry { function, .. } => {
+                let function = function.clone();
+                self.fentry_arg(&function, field, span).map(KExpr::Value)
+            }
             _ => self.fail(
                 Diagnostic::error(base.span, "`args` is only available in tracepoints")
                     .with_label("no args here"),
@@ -620,6 +624,32 @@ impl Checker {
                 )
                 .with_label("unknown argument")
                 .with_note(format!("{hint}its arguments: {}", names.join(", "))),
+            );
+        };
+        self.context_arg(8 * i as u32, params[i].1, field, span)
+    }
+
+    /// `args.field` of an fentry/fexit probe: argument `field` of kernel function
+    /// `function`, in its u64 slot.
+    fn fentry_arg(&mut self, function: &str, field: &str, span: Span) -> Option<TExpr> {
+        let Some((params, _)) = self.kernel.function_args(function) else {
+            return self.fail(
+                Diagnostic::error(
+                    span,
+                    format!("the kernel's BTF does not describe the arguments of {function}"),
+                )
+                .with_label("arguments unknown"),
+            );
+        };
+        let Some(i) = params.iter().position(|(n, _)| n == field) else {
+            let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+            let hint = super::kernel_types::closest(field, names.iter().copied())
+                .map(|s| format!("did you mean `{s}`? "))
+                .unwrap_or_default();
+            return self.fail(
+                Diagnostic::error(span, format!("{function} has no argument `{field}`"))
+                    .with_label("unknown argument")
+                    .with_note(format!("{hint}its arguments: {}", names.join(", "))),
             );
         };
         self.context_arg(8 * i as u32, params[i].1, field, span)

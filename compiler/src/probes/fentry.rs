@@ -1,21 +1,16 @@
 //! fentry/fexit probes (`kfunc:`, `kretfunc:`, `fentry:`, `fexit:`, `f:`, `fr:`):
-//! the kernel function and its BTF signature, and why such a probe cannot be
-//! compiled here.
+//! the kernel functions an attach point names, checked against the kernel's BTF.
 //!
 //! Their arguments are typed from BTF exactly like raw tracepoint arguments (a
-//! u64 context slot per argument, `retval` after the last one in fexit); the
-//! checker's `context_arg` already does that typing. What is missing is a
-//! `Target` for them: the probe target enum is matched exhaustively by the
-//! pipeline's section naming and by the runtime's attach code, which this part
-//! of the compiler does not own. Until then an fentry attach point is resolved
-//! far enough to give precise errors (unknown function, wildcard without match)
-//! and otherwise stops with a clear one.
+//! u64 context slot per argument, `retval` after the last one in fexit). The
+//! program is loaded with the function's BTF id and attached with
+//! `BPF_RAW_TRACEPOINT_OPEN` (runtime `attach.rs`).
 
 use crate::ast::Span;
 use crate::btf::Kind;
 use crate::check::kernel_types::KernelTypes;
 use crate::diag::Diagnostic;
-use crate::probes::Resolved;
+use crate::probes::{Resolved, Target};
 use crate::tracefs;
 
 /// Why fentry and fexit programs do not run on kernels like this one (measured:
@@ -73,8 +68,24 @@ pub fn matching_functions(kernel: &mut KernelTypes, pattern: &str) -> Vec<String
     names
 }
 
-/// Resolve an fentry/fexit attach point: check the function exists in BTF,
-/// then report why the probe cannot be compiled.
+/// Drops functions ftrace cannot hook (no trampoline can attach to them), when
+/// the kernel lets us read its list; a named function is left to the loader's error.
+fn keep_traceable(functions: &mut Vec<String>) {
+    let Some(root) = tracefs::root() else {
+        return;
+    };
+    let Ok(text) = std::fs::read_to_string(root.join("available_filter_functions")) else {
+        return;
+    };
+    let traceable: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    functions.retain(|f| traceable.contains(f.as_str()));
+}
+
+/// Resolve an fentry/fexit attach point: one probe per kernel function of that
+/// name (or matching that wildcard) in the kernel's BTF.
 pub fn resolve(parts: &[&str], span: Span) -> Result<Vec<Resolved>, Diagnostic> {
     let point = parse(parts, span)?;
     let mut kernel = KernelTypes::new();
@@ -85,8 +96,11 @@ pub fn resolve(parts: &[&str], span: Span) -> Result<Vec<Resolved>, Diagnostic> 
         )
         .with_label("no BTF"));
     }
-    let found = matching_functions(&mut kernel, &point.function);
-    let Some(first) = found.first() else {
+    let mut found = matching_functions(&mut kernel, &point.function);
+    if tracefs::has_wildcard(&point.function) {
+        keep_traceable(&mut found);
+    }
+    if found.is_empty() {
         return Err(Diagnostic::error(
             span,
             format!(
@@ -96,22 +110,17 @@ pub fn resolve(parts: &[&str], span: Span) -> Result<Vec<Resolved>, Diagnostic> 
         )
         .with_label("unknown function")
         .with_note("list them with: rtrace -l 'kprobe:*'"));
-    };
-    let kind = if point.ret { "fexit" } else { "fentry" };
-    let signature = kernel
-        .function_args(first)
-        .map(|(params, _)| {
-            let names: Vec<String> = params.iter().map(|(n, _)| n.clone()).collect();
-            format!("{first}({})", names.join(", "))
+    }
+    let kind = if point.ret { "kretfunc" } else { "kfunc" };
+    Ok(found
+        .into_iter()
+        .map(|function| Resolved {
+            name: format!("{kind}:{function}"),
+            target: Target::Fentry {
+                function,
+                module: point.module.clone(),
+                ret: point.ret,
+            },
         })
-        .unwrap_or_else(|| first.clone());
-    Err(Diagnostic::error(
-        span,
-        format!("{kind} probes cannot be compiled by this version of rtrace"),
-    )
-    .with_label(format!("{kind} of {signature}"))
-    .with_note(format!(
-        "{KERNEL_REFUSES}; use a tracepoint (e.g. tracepoint:sock:sock_send_length for \
-         tcp_sendmsg) or rawtracepoint:<name>, whose `args` are typed from BTF too"
-    )))
+        .collect())
 }
