@@ -3,12 +3,15 @@
 //! Shape of the output: a fresh entry block takes the `*mut HostRef` argument
 //! and jumps to IR block 0 (IR blocks may jump back to block 0, which a
 //! Cranelift entry block must not be). Every IR block becomes one Cranelift
-//! block, every vreg a `Variable` (the frontend builds SSA form; a vreg read
-//! before any write is 0), every slot an explicit stack slot.
+//! block and every slot an explicit stack slot. A vreg written once and read
+//! only later in its block is the Cranelift value of its definition; any other
+//! vreg is a `Variable` (the frontend builds SSA form; a vreg read before any
+//! write is 0). See `vregs`.
 
 use super::arith;
 use super::host::{agg_code, builtin_code, HostFn, Param};
 use super::memory::{self, Place};
+use super::vregs;
 use crate::ir::{self, Inst, Mem, Operand, Term};
 use cranelift_codegen::ir::types::I64;
 use cranelift_codegen::ir::{
@@ -51,6 +54,9 @@ impl Imports {
     }
 }
 
+/// The most arguments a trampoline takes after the host pointer.
+const MAX_CALL_ARGS: usize = 5;
+
 /// The signature of every compiled block: `extern "C" fn(*mut HostRef)`.
 pub(crate) fn entry_signature(jit: &JITModule) -> Signature {
     let mut sig = jit.make_signature();
@@ -74,8 +80,17 @@ pub(crate) fn translate(
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
     let blocks: Vec<Block> = ir_func.blocks.iter().map(|_| b.create_block()).collect();
-    let vars = (0..ir_func.num_vregs).map(|_| b.declare_var(I64)).collect();
-    let slots = ir_func
+    let regs = vregs::block_local(ir_func)
+        .into_iter()
+        .map(|local| {
+            if local {
+                Reg::Value(None)
+            } else {
+                Reg::Var(b.declare_var(I64))
+            }
+        })
+        .collect();
+    let slots: Vec<StackSlot> = ir_func
         .slots
         .iter()
         .map(|s| {
@@ -92,8 +107,9 @@ pub(crate) fn translate(
         module,
         jit,
         imports,
-        func_refs: HashMap::new(),
-        vars,
+        func_refs: [None; HostFn::ALL.len()],
+        regs,
+        slot_bases: vec![None; slots.len()],
         slots,
         blocks,
         host,
@@ -101,6 +117,10 @@ pub(crate) fn translate(
     };
     for (index, block) in ir_func.blocks.iter().enumerate() {
         t.b.switch_to_block(t.blocks[index]);
+        // IR blocks may be entered from anywhere: addresses are not shared
+        // across them. Within one, the blocks `memory` creates are entered only
+        // from where it was, so an address computed earlier dominates them.
+        t.slot_bases.fill(None);
         for inst in &block.insts {
             t.inst(inst);
         }
@@ -111,14 +131,24 @@ pub(crate) fn translate(
     t.b.finalize(config);
 }
 
+/// How a vreg is translated.
+enum Reg {
+    /// Written once, read later in the same block: its value once written.
+    Value(Option<Value>),
+    Var(Variable),
+}
+
 struct Translator<'a, 'f> {
     b: FunctionBuilder<'f>,
     module: &'a ir::Module,
     jit: &'a mut JITModule,
     imports: &'a Imports,
-    func_refs: HashMap<HostFn, FuncRef>,
-    vars: Vec<Variable>,
+    /// The trampolines declared in this function so far, by `HostFn`.
+    func_refs: [Option<FuncRef>; HostFn::ALL.len()],
+    regs: Vec<Reg>,
     slots: Vec<StackSlot>,
+    /// The address of each slot, if already computed in the current IR block.
+    slot_bases: Vec<Option<Value>>,
     blocks: Vec<Block>,
     /// The `*mut HostRef` argument, passed on to every trampoline.
     host: Value,
@@ -180,13 +210,13 @@ impl Translator<'_, '_> {
                 signed,
             } => {
                 let place = self.place(*mem);
-                let v = memory::load(&mut self.b, self.ptr_ty, place, *size, *signed);
+                let v = memory::load(&mut self.b, place, *size, *signed);
                 self.set(*dst, v);
             }
             Inst::Store { mem, src, size } => {
                 let v = self.operand(*src);
                 let place = self.place(*mem);
-                memory::store(&mut self.b, self.ptr_ty, place, v, *size);
+                memory::store(&mut self.b, place, v, *size);
             }
             Inst::Zero { mem, len } => {
                 let place = self.place(*mem);
@@ -215,7 +245,9 @@ impl Translator<'_, '_> {
             } => self.read(HostFn::ReadStr, *dst, *len, *addr, *user),
             Inst::Builtin { dst, which } => {
                 let code = self.imm(builtin_code(*which) as i64);
-                let v = self.call(HostFn::Builtin, &[code]);
+                let v = self
+                    .call(HostFn::Builtin, &[code])
+                    .expect("builtins return a value");
                 self.set(*dst, v);
             }
             Inst::Comm { dst } => {
@@ -233,25 +265,28 @@ impl Translator<'_, '_> {
                 dst,
                 found,
             } => {
-                let mut args = self.map_args(*map, *key);
-                args.push(self.addr(*dst));
-                args.push(self.imm(i64::from(self.map_spec(*map).value_size)));
-                let v = self.call(HostFn::MapRead, &args);
+                let [id, key, key_len] = self.map_args(*map, *key);
+                let dst = self.addr(*dst);
+                let value_len = self.imm(i64::from(self.map_spec(*map).value_size));
+                let args = [id, key, key_len, dst, value_len];
+                let v = self
+                    .call(HostFn::MapRead, &args)
+                    .expect("map reads return whether the key was found");
                 if let Some(found) = found {
                     self.set(*found, v);
                 }
             }
             Inst::MapWrite { map, key, src } => {
-                let mut args = self.map_args(*map, *key);
-                args.push(self.addr(*src));
-                args.push(self.imm(i64::from(self.map_spec(*map).value_size)));
-                self.call(HostFn::MapWrite, &args);
+                let [id, key, key_len] = self.map_args(*map, *key);
+                let src = self.addr(*src);
+                let value_len = self.imm(i64::from(self.map_spec(*map).value_size));
+                self.call(HostFn::MapWrite, &[id, key, key_len, src, value_len]);
             }
             Inst::MapAgg { map, key, op, val } => {
-                let mut args = self.map_args(*map, *key);
-                args.push(self.imm(agg_code(*op) as i64));
-                args.push(self.operand(*val));
-                self.call(HostFn::MapAgg, &args);
+                let [id, key, key_len] = self.map_args(*map, *key);
+                let op = self.imm(agg_code(*op) as i64);
+                let val = self.operand(*val);
+                self.call(HostFn::MapAgg, &[id, key, key_len, op, val]);
             }
             Inst::MapDelete { map, key } => {
                 let args = self.map_args(*map, *key);
@@ -282,11 +317,18 @@ impl Translator<'_, '_> {
     }
 
     fn get(&mut self, reg: ir::VReg) -> Value {
-        self.b.use_var(self.vars[reg as usize])
+        match self.regs[reg as usize] {
+            Reg::Value(Some(v)) => v,
+            Reg::Value(None) => unreachable!("a block-local vreg is read after its write"),
+            Reg::Var(var) => self.b.use_var(var),
+        }
     }
 
     fn set(&mut self, reg: ir::VReg, v: Value) {
-        self.b.def_var(self.vars[reg as usize], v);
+        match &mut self.regs[reg as usize] {
+            Reg::Value(slot) => *slot = Some(v),
+            Reg::Var(var) => self.b.def_var(*var, v),
+        }
     }
 
     fn imm(&mut self, value: i64) -> Value {
@@ -300,10 +342,21 @@ impl Translator<'_, '_> {
         }
     }
 
-    fn place(&self, mem: Mem) -> Place {
+    /// `mem` with its slot's address, computed once per IR block.
+    fn place(&mut self, mem: Mem) -> Place {
+        let slot = self.slots[mem.slot as usize];
+        let base = match self.slot_bases[mem.slot as usize] {
+            Some(base) => base,
+            None => {
+                let base = self.b.ins().stack_addr(self.ptr_ty, slot, 0);
+                self.slot_bases[mem.slot as usize] = Some(base);
+                base
+            }
+        };
         Place {
-            slot: self.slots[mem.slot as usize],
+            slot,
             off: mem.off,
+            base,
         }
     }
 
@@ -317,14 +370,14 @@ impl Translator<'_, '_> {
     }
 
     /// `map, key pointer (null if keyless), key length` for a map trampoline.
-    fn map_args(&mut self, map: ir::MapId, key: Option<Mem>) -> Vec<Value> {
+    fn map_args(&mut self, map: ir::MapId, key: Option<Mem>) -> [Value; 3] {
         let id = self.imm(i64::from(map));
         let (ptr, len) = match key {
             Some(k) => (self.addr(k), i64::from(self.map_spec(map).key_size)),
             None => (self.b.ins().iconst(self.ptr_ty, 0), 0),
         };
         let len = self.imm(len);
-        vec![id, ptr, len]
+        [id, ptr, len]
     }
 
     fn read(&mut self, which: HostFn, dst: Mem, len: u32, addr: ir::VReg, user: bool) {
@@ -335,26 +388,22 @@ impl Translator<'_, '_> {
         self.call(which, &[at, len, addr, user]);
     }
 
-    /// Call a trampoline with the host pointer prepended; its result, or a
-    /// dummy 0 for trampolines without one.
-    fn call(&mut self, which: HostFn, args: &[Value]) -> Value {
-        let func_ref = match self.func_refs.get(&which) {
-            Some(r) => *r,
+    /// Call a trampoline with the host pointer prepended; its result, if it
+    /// has one.
+    fn call(&mut self, which: HostFn, args: &[Value]) -> Option<Value> {
+        let func_ref = match self.func_refs[which as usize] {
+            Some(r) => r,
             None => {
                 let r = self
                     .jit
                     .declare_func_in_func(self.imports.ids[&which], self.b.func);
-                self.func_refs.insert(which, r);
+                self.func_refs[which as usize] = Some(r);
                 r
             }
         };
-        let mut all = Vec::with_capacity(args.len() + 1);
-        all.push(self.host);
-        all.extend_from_slice(args);
-        let call = self.b.ins().call(func_ref, &all);
-        match self.b.inst_results(call).first() {
-            Some(v) => *v,
-            None => self.b.ins().iconst(I64, 0),
-        }
+        let mut all = [self.host; MAX_CALL_ARGS + 1];
+        all[1..=args.len()].copy_from_slice(args);
+        let call = self.b.ins().call(func_ref, &all[..=args.len()]);
+        self.b.inst_results(call).first().copied()
     }
 }

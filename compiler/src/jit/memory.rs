@@ -16,19 +16,27 @@ use cranelift_frontend::FunctionBuilder;
 /// Ranges up to this many bytes are zeroed/copied without a loop.
 const UNROLL_LIMIT: u32 = 128;
 
-/// A resolved IR `Mem`: a Cranelift stack slot and a byte offset in it.
+/// A resolved IR `Mem`: a Cranelift stack slot, a byte offset in it, and the
+/// slot's address (shared by the accesses of a block; a load or store at
+/// `base + off` still becomes a stack-slot access, with no register).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Place {
     pub slot: StackSlot,
     pub off: u32,
+    pub base: Value,
 }
 
 impl Place {
     fn plus(self, by: u32) -> Place {
         Place {
-            slot: self.slot,
             off: self.off + by,
+            ..self
         }
+    }
+
+    /// The offset from `base`, as a memory-access immediate (slots are tiny).
+    fn offset(self) -> i32 {
+        self.off as i32
     }
 }
 
@@ -51,24 +59,21 @@ pub(crate) fn addr(b: &mut FunctionBuilder, ptr_ty: Type, place: Place) -> Value
 }
 
 /// Load `size` bytes at `place`, extended to 64 bits.
-pub(crate) fn load(
-    b: &mut FunctionBuilder,
-    ptr_ty: Type,
-    place: Place,
-    size: u8,
-    signed: bool,
-) -> Value {
-    let at = addr(b, ptr_ty, place);
-    let v = b.ins().load(int_type(u32::from(size)), flags(), at, 0);
+pub(crate) fn load(b: &mut FunctionBuilder, place: Place, size: u8, signed: bool) -> Value {
+    let v = b.ins().load(
+        int_type(u32::from(size)),
+        flags(),
+        place.base,
+        place.offset(),
+    );
     widen(b, v, signed)
 }
 
 /// Store the low `size` bytes of the 64-bit `v` at `place`.
-pub(crate) fn store(b: &mut FunctionBuilder, ptr_ty: Type, place: Place, v: Value, size: u8) {
+pub(crate) fn store(b: &mut FunctionBuilder, place: Place, v: Value, size: u8) {
     let ty = int_type(u32::from(size));
     let v = if ty == I64 { v } else { b.ins().ireduce(ty, v) };
-    let at = addr(b, ptr_ty, place);
-    b.ins().store(flags(), v, at, 0);
+    b.ins().store(flags(), v, place.base, place.offset());
 }
 
 /// (offset, access size) pairs covering `len` bytes with the widest accesses.
@@ -104,8 +109,8 @@ pub(crate) fn zero(b: &mut FunctionBuilder, ptr_ty: Type, place: Place, len: u32
     }
     for (off, size) in pieces(len - looped) {
         let zero = b.ins().iconst(int_type(size), 0);
-        let at = addr(b, ptr_ty, place.plus(looped + off));
-        b.ins().store(flags(), zero, at, 0);
+        let at = place.plus(looped + off);
+        b.ins().store(flags(), zero, at.base, at.offset());
     }
 }
 
@@ -123,10 +128,11 @@ pub(crate) fn copy(b: &mut FunctionBuilder, ptr_ty: Type, dst: Place, src: Place
         });
     }
     for (off, size) in pieces(len - looped) {
-        let src_at = addr(b, ptr_ty, src.plus(looped + off));
-        let v = b.ins().load(int_type(size), flags(), src_at, 0);
-        let dst_at = addr(b, ptr_ty, dst.plus(looped + off));
-        b.ins().store(flags(), v, dst_at, 0);
+        let (from, to) = (src.plus(looped + off), dst.plus(looped + off));
+        let v = b
+            .ins()
+            .load(int_type(size), flags(), from.base, from.offset());
+        b.ins().store(flags(), v, to.base, to.offset());
     }
 }
 

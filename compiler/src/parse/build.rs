@@ -4,9 +4,10 @@ use pest::iterators::Pair;
 use rtrace_grammar::Rule;
 
 use super::attach::check_attach_point;
-use super::expr::{bin_op, top_expr, unary};
+use super::expr::{top_expr, unary};
 use super::pairs::{children, internal, next, span_of, unexpected, Result};
-use crate::ast::{AttachPoint, Block, ConfigItem, ForIter, Probe, Program, Span, Stmt, StmtKind};
+use super::shape::{bin_op, if_chain};
+use crate::ast::{AttachPoint, Block, ConfigItem, ForIter, Probe, Program, Stmt, StmtKind};
 
 /// Builds the program from the `program` pair.
 pub fn program(pair: Pair<'_, Rule>) -> Result<Program> {
@@ -166,21 +167,7 @@ fn if_stmt(pair: Pair<'_, Rule>) -> Result<Stmt> {
             _ => return Err(unexpected(&part, "`else`")),
         }
     }
-    while let Some((cond, then, start)) = else_ifs.pop() {
-        let chain = Span::new(start, span.end);
-        let nested = Stmt {
-            kind: StmtKind::If { cond, then, els },
-            span: chain,
-        };
-        els = Some(Block {
-            stmts: vec![nested],
-            span: chain,
-        });
-    }
-    Ok(Stmt {
-        kind: StmtKind::If { cond, then, els },
-        span,
-    })
+    Ok(if_chain(cond, then, else_ifs, els, span))
 }
 
 /// `while (c) {..}` and `unroll (n) {..}`.

@@ -18,7 +18,7 @@ pub fn span_of(pair: &Pair<'_, Rule>) -> Span {
 
 fn end_of(pair: &Pair<'_, Rule>) -> usize {
     let mut last = pair.clone();
-    while let Some(inner) = last.clone().into_inner().last() {
+    while let Some(inner) = last.clone().into_inner().next_back() {
         last = inner;
     }
     last.as_span().end()

@@ -55,10 +55,36 @@ pub fn closer_of(opener: char) -> char {
     }
 }
 
-/// Scans `source` and returns the first problem, or `None` if everything is balanced.
-pub fn scan(source: &str) -> Option<Problem> {
-    Scanner::new(source).run()
+/// What the scan found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scan {
+    /// The first problem, or `None` if everything is balanced.
+    pub problem: Option<Problem>,
+    /// The deepest nesting met (up to the problem, if there is one).
+    pub deepest: usize,
 }
+
+/// Scans `source` for the first problem and the nesting depth.
+pub fn scan(source: &str) -> Scan {
+    let mut scanner = Scanner::new(source);
+    let problem = scanner.run();
+    Scan {
+        problem,
+        deepest: scanner.deepest,
+    }
+}
+
+/// Bytes the scan acts on; every other byte is skipped in a tight loop.
+const INTERESTING: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    let bytes = b"/\"#([{)]}?:";
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 struct Scanner<'a> {
     bytes: &'a [u8],
@@ -67,6 +93,8 @@ struct Scanner<'a> {
     stack: Vec<(u8, usize)>,
     /// Unmatched `?` of ternaries, which nest like brackets in the grammar.
     ternaries: usize,
+    /// The deepest `stack.len() + ternaries` so far.
+    deepest: usize,
 }
 
 impl<'a> Scanner<'a> {
@@ -76,11 +104,16 @@ impl<'a> Scanner<'a> {
             pos: 0,
             stack: Vec::new(),
             ternaries: 0,
+            deepest: 0,
         }
     }
 
-    fn run(mut self) -> Option<Problem> {
+    fn run(&mut self) -> Option<Problem> {
         while self.pos < self.bytes.len() {
+            if !INTERESTING[usize::from(self.bytes[self.pos])] {
+                self.pos += 1;
+                continue;
+            }
             if let Some(problem) = self.step() {
                 return Some(problem);
             }
@@ -123,7 +156,8 @@ impl<'a> Scanner<'a> {
         self.check_depth()
     }
 
-    fn check_depth(&self) -> Option<Problem> {
+    fn check_depth(&mut self) -> Option<Problem> {
+        self.deepest = self.deepest.max(self.stack.len() + self.ternaries);
         if self.stack.len() + self.ternaries > MAX_NESTING {
             let at = self.pos - 1;
             return Some(Problem::TooDeep {
