@@ -190,7 +190,12 @@ fn print_dumps(compiled: &Compiled, dump: Dump) -> io::Result<()> {
     }
     if matches!(dump, Dump::Bpf | Dump::All) {
         for k in &compiled.kernel {
-            writeln!(out, "; {} ({} instructions)", k.section, k.program.insns.len())?;
+            writeln!(
+                out,
+                "; {} ({} instructions)",
+                k.section,
+                k.program.insns.len()
+            )?;
             writeln!(out, "{}", rtrace_compiler::bpf::disassemble(&k.program))?;
         }
     }

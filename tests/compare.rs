@@ -69,19 +69,34 @@ const BEGIN_SCRIPTS: &[&str] = &[
 ];
 
 fn run_script(tool: &str, script: &str) -> String {
-    let out = std::process::Command::new(tool).args(["-e", script]).output().expect("run tracer");
-    assert!(out.status.success(), "{tool} failed on {script}: {}", stderr(&out));
+    let out = std::process::Command::new(tool)
+        .args(["-e", script])
+        .output()
+        .expect("run tracer");
+    assert!(
+        out.status.success(),
+        "{tool} failed on {script}: {}",
+        stderr(&out)
+    );
     stdout(&out)
 }
 
 #[test]
 fn begin_end_scripts_match_bpftrace_byte_for_byte() {
-    let bpftrace = bpftrace().expect("bpftrace 0.17 must be installed for this test (.ci/run installs it)");
+    let bpftrace =
+        bpftrace().expect("bpftrace 0.17 must be installed for this test (.ci/run installs it)");
     ensure_tracefs();
     for script in BEGIN_SCRIPTS {
-        assert_eq!(run_script(RTRACE, script), run_script(bpftrace, script), "script:\n{script}");
+        assert_eq!(
+            run_script(RTRACE, script),
+            run_script(bpftrace, script),
+            "script:\n{script}"
+        );
         let json = |tool| {
-            let out = std::process::Command::new(tool).args(["-f", "json", "-e", script]).output().unwrap();
+            let out = std::process::Command::new(tool)
+                .args(["-f", "json", "-e", script])
+                .output()
+                .unwrap();
             stdout(&out)
         };
         assert_eq!(json(RTRACE), json(bpftrace), "json, script:\n{script}");

@@ -321,7 +321,10 @@ fn dropwatch_reports_drop_locations() {
 /// BPF program and map ids a process holds, from its fdinfo.
 fn bpf_ids_held_by(pid: u32) -> Vec<(String, u64)> {
     let mut ids = Vec::new();
-    for fd in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).unwrap().flatten() {
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .unwrap()
+        .flatten()
+    {
         let info = std::fs::read_to_string(fd.path()).unwrap_or_default();
         for line in info.lines() {
             for kind in ["prog", "map"] {
@@ -337,7 +340,10 @@ fn bpf_ids_held_by(pid: u32) -> Vec<(String, u64)> {
 }
 
 fn bpf_object_exists(kind: &str, id: u64) -> bool {
-    let out = std::process::Command::new("bpftool").args([kind, "show", "id", &id.to_string()]).output().expect("bpftool");
+    let out = std::process::Command::new("bpftool")
+        .args([kind, "show", "id", &id.to_string()])
+        .output()
+        .expect("bpftool");
     out.status.success()
 }
 
@@ -355,7 +361,10 @@ fn nothing_stays_loaded_after_exit() {
     let out = wait_output(child, Duration::from_secs(20));
     assert!(out.status.success(), "{}", stderr(&out));
     let progs = held.iter().filter(|(k, _)| k == "prog").count();
-    assert!(progs >= 2 && held.len() > progs, "expected programs and maps held while running: {held:?}");
+    assert!(
+        progs >= 2 && held.len() > progs,
+        "expected programs and maps held while running: {held:?}"
+    );
     // The kernel frees maps after an RCU grace period: give it a moment.
     let mut left: Vec<_> = held.clone();
     for _ in 0..50 {
@@ -432,7 +441,10 @@ fn profile_and_interval_probes_fire() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let value = |name: &str| -> u64 {
-        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"));
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
     // ~99 samples per CPU-second (an idle CPU still takes cpu-clock samples).
@@ -452,7 +464,10 @@ fn print_clear_zero_delete_and_time() {
         None,
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let year = std::process::Command::new("date").arg("+%Y").output().unwrap();
+    let year = std::process::Command::new("date")
+        .arg("+%Y")
+        .output()
+        .unwrap();
     let expected = format!(
         // print() is asynchronous, as in bpftrace: the map is read when the event
         // is handled, after BEGIN's delete(); the cleared @a prints as an empty line.
@@ -465,7 +480,16 @@ fn print_clear_zero_delete_and_time() {
 #[test]
 fn output_file_and_quiet() {
     let path = std::env::temp_dir().join(format!("rtrace-out-{}.txt", std::process::id()));
-    let out = run(&["-q", "-o", path.to_str().unwrap(), "-e", "BEGIN { printf(\"to file\\n\"); exit(); }"], None);
+    let out = run(
+        &[
+            "-q",
+            "-o",
+            path.to_str().unwrap(),
+            "-e",
+            "BEGIN { printf(\"to file\\n\"); exit(); }",
+        ],
+        None,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "to file\n\n\n");
@@ -490,7 +514,15 @@ fn verifier_rejection_is_explained_and_v_shows_the_log() {
 #[test]
 fn missing_privilege_is_one_clear_sentence() {
     let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", RTRACE, "-e", "BEGIN { exit(); }"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            RTRACE,
+            "-e",
+            "BEGIN { exit(); }",
+        ])
         .output()
         .expect("setpriv (util-linux)");
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
@@ -527,8 +559,14 @@ fn builtins_in_kernel_probes() {
     let text = stdout(&out);
     let pid = std::process::id();
     let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
-    assert!(text.contains("@probe[tracepoint:syscalls:sys_enter_getppid]: 3\n"), "{text}");
-    assert!(text.contains(&format!("@who: ({pid}, {tid}, 0, 0, {})\n", comm.trim())), "{text}");
+    assert!(
+        text.contains("@probe[tracepoint:syscalls:sys_enter_getppid]: 3\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("@who: ({pid}, {tid}, 0, 0, {})\n", comm.trim())),
+        "{text}"
+    );
     assert!(text.contains("@sane: 6\n"), "{text}");
     assert!(text.contains("@params: 1\n"), "{text}");
 }

@@ -17,7 +17,10 @@ fn main() {
         if p.target.runs_in_user_space() {
             user.push(i);
         } else {
-            kernel.push(bpf::emit_function(&module, &module.functions[i], &Default::default()).expect("emits"));
+            kernel.push(
+                bpf::emit_function(&module, &module.functions[i], &Default::default())
+                    .expect("emits"),
+            );
         }
     }
     let emitted = t.elapsed();

@@ -560,6 +560,8 @@ impl<'a> FnLower<'a> {
             src: Operand::Imm(event as i64),
             size: 8,
         });
+        // Padding after short strings goes to user space too: never leak stale stack.
+        zero_padding(self, rec.offset(8), &Type::Tuple(types.clone()));
         for ((a, off), ty) in args.iter().zip(offsets).zip(&types) {
             self.lower_into(rec.offset(8 + off), ty, a);
         }

@@ -127,7 +127,13 @@ pub fn matching(root: &Path, category: &str, name: &str) -> Vec<(String, String)
     let mut out = Vec::new();
     if !has_wildcard(category) && !has_wildcard(name) {
         // A plain name: one stat instead of walking every event directory.
-        if root.join("events").join(category).join(name).join("format").exists() {
+        if root
+            .join("events")
+            .join(category)
+            .join(name)
+            .join("format")
+            .exists()
+        {
             out.push((category.to_string(), name.to_string()));
         }
         return out;

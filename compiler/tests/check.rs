@@ -417,7 +417,11 @@ fn builtin_types() {
     ];
     assert_eq!(vars[..9], expected_scalars);
     // curtask is a kernel pointer to struct task_struct (typed from BTF).
-    assert!(matches!(vars[9], Type::Ptr { user: false, .. }), "{:?}", vars[9]);
+    assert!(
+        matches!(vars[9], Type::Ptr { user: false, .. }),
+        "{:?}",
+        vars[9]
+    );
     assert_eq!(vars[10..], [str_ty(16), Type::Probe]);
     assert!(matches!(assigned(&c, 0, 11).kind, TExprKind::ProbeId(0)));
 }

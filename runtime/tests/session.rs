@@ -38,7 +38,9 @@ fn syscalls(nr: libc::c_long, n: usize) {
 #[test]
 fn probes_attach_and_detach_one_at_a_time_while_others_run() {
     if !std::path::Path::new("/sys/kernel/tracing/events").is_dir() {
-        let _ = std::process::Command::new("mount").args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"]).status();
+        let _ = std::process::Command::new("mount")
+            .args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
+            .status();
     }
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::syscall(libc::SYS_gettid) }.to_string();
@@ -49,7 +51,12 @@ fn probes_attach_and_detach_one_at_a_time_while_others_run() {
     let compiled = pipeline::compile(script, &opts).expect("compiles");
     let out = Captured::default();
     let mut loader = Loader::new();
-    let mut s = Session::load(compiled, &mut loader, EventSink::new(Box::new(out.clone()), false)).expect("loads");
+    let mut s = Session::load(
+        compiled,
+        &mut loader,
+        EventSink::new(Box::new(out.clone()), false),
+    )
+    .expect("loads");
     assert_eq!(s.attach_all().expect("attaches"), 2);
 
     syscalls(libc::SYS_getppid, 3);

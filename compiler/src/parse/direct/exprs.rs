@@ -140,8 +140,7 @@ impl Parser<'_> {
             }
             (Some(b'-'), Some(b'>')) => {
                 self.c.take(2);
-                self.field_name()
-                    .map(|field| Postfix::Field(field, true))
+                self.field_name().map(|field| Postfix::Field(field, true))
             }
             (Some(b'['), _) => {
                 self.c.take(1);
