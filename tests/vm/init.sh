@@ -45,7 +45,11 @@ ln -sf /proc/self/fd $r/dev/fd
 ln -sf /proc/self/fd/0 $r/dev/stdin
 ln -sf /proc/self/fd/1 $r/dev/stdout
 ln -sf /proc/self/fd/2 $r/dev/stderr
-mount -t tmpfs -o mode=1777 tmpfs $r/tmp || give_up "cannot mount /tmp"
+# A fresh /tmp, unless the command runs from a directory under the host's /tmp
+# (a checkout there must stay visible; the command then uses TMPDIR=/dev/shm).
+if [ ! -e /io/keep-host-tmp ]; then
+    mount -t tmpfs -o mode=1777 tmpfs $r/tmp || give_up "cannot mount /tmp"
+fi
 [ -d $r/run ] && mount -t tmpfs tmpfs $r/run
 mount -t tracefs tracefs $r/sys/kernel/tracing
 mount -t debugfs debugfs $r/sys/kernel/debug
@@ -56,8 +60,8 @@ mount -t cgroup2 cgroup2 $r/sys/fs/cgroup
 ip link set lo up || give_up "cannot bring up the loopback interface"
 hostname rtrace-vm
 
-cp /io/cmd $r/tmp/.rtrace-vm-cmd || give_up "no command in the run directory"
-chroot $r /bin/sh /tmp/.rtrace-vm-cmd < /dev/null > /io/stdout 2> /io/stderr
+cp /io/cmd $r/dev/shm/.rtrace-vm-cmd || give_up "no command in the run directory"
+chroot $r /bin/sh /dev/shm/.rtrace-vm-cmd < /dev/null > /io/stdout 2> /io/stderr
 echo $? > /io/rc.tmp && mv /io/rc.tmp /io/rc
 sync
 poweroff -f
