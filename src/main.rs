@@ -16,6 +16,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    raise_open_file_limit();
     match run(&args) {
         Ok(code) => ExitCode::from(code as u8),
         Err(msg) => {
@@ -200,6 +201,33 @@ fn print_dumps(compiled: &Compiled, dump: Dump) -> io::Result<()> {
         }
     }
     out.flush()
+}
+
+/// Every map and probe is a file descriptor: a script with thousands of maps or
+/// probes must not stop at the default limits. Root may go up to `fs.nr_open`.
+fn raise_open_file_limit() {
+    let nr_open: libc::rlim_t = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the rlimit we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        let wanted = libc::rlimit {
+            rlim_cur: nr_open,
+            rlim_max: nr_open,
+        };
+        if nr_open <= lim.rlim_max || libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
 }
 
 /// `CLOCK_MONOTONIC` in ns: the clock `bpf_ktime_get_ns` reads, for `elapsed`.
