@@ -1,6 +1,7 @@
 //! `rtrace -l [pattern]` and `-lv`: what this machine offers, line for line as
 //! bpftrace 0.17 prints it where bpftrace can list that probe type here.
 
+mod common;
 mod programs;
 
 use programs::*;

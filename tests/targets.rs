@@ -3,6 +3,7 @@
 //! probe, tracing ends with the process), software and hardware perf events,
 //! raw tracepoints, and how attach failures among many probes are reported.
 
+mod common;
 mod programs;
 
 use programs::*;
@@ -111,9 +112,10 @@ fn software_events_count_what_the_workload_does() {
     assert!((2000..2400).contains(&faults), "{faults} page faults");
     let sampled = value("faults_per_100");
     assert!(sampled >= 20 && sampled <= faults / 100 + 1, "{sampled}");
-    // 300 ms of CPU sampled every 10 ms.
+    // 300 ms of busy loop sampled every 10 ms of CPU clock; on a loaded machine the
+    // loop gets less of the CPU, so allow down to a third of the samples.
     let clock = value("clock_10ms");
-    assert!((20..=40).contains(&clock), "{clock} cpu-clock samples");
+    assert!((10..=40).contains(&clock), "{clock} cpu-clock samples");
     assert!(value("switches") >= 1);
 }
 

@@ -2,6 +2,7 @@
 //! arguments and return values are known, libc called from a child, and bash's
 //! readline driven through a pseudo-terminal.
 
+mod common;
 mod programs;
 
 use programs::*;

@@ -2,6 +2,7 @@
 //! of argument location and a semaphore, a probe in a shared library, and
 //! PostgreSQL 15's `query__start` on a private cluster the test starts itself.
 
+mod common;
 mod programs;
 
 use programs::*;

@@ -304,48 +304,9 @@ pub fn rtrace(args: &[&str]) -> Traced {
     }
 }
 
-fn wait_with_limit(mut child: Child, limit: Duration) -> std::process::Output {
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "rtrace did not finish within {limit:?}: {}",
-                String::from_utf8_lossy(&err.join().unwrap())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    std::process::Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+/// Wait for `child` with a time limit, draining its pipes (shared with the e2e tests).
+fn wait_with_limit(child: Child, limit: Duration) -> std::process::Output {
+    crate::common::wait_output(child, limit)
 }
 
 /// Tracing needs tracefs; mount it if this machine has not.
