@@ -389,6 +389,72 @@ pub enum Inst {
     },
 }
 
+impl Inst {
+    /// The vreg this instruction writes, if any.
+    pub fn def(&self) -> Option<VReg> {
+        match *self {
+            Inst::Const { dst, .. }
+            | Inst::Mov { dst, .. }
+            | Inst::Bin { dst, .. }
+            | Inst::Cmp { dst, .. }
+            | Inst::Neg { dst, .. }
+            | Inst::Not { dst, .. }
+            | Inst::Ext { dst, .. }
+            | Inst::Load { dst, .. }
+            | Inst::CtxLoad { dst, .. }
+            | Inst::CtxAddr { dst, .. }
+            | Inst::Builtin { dst, .. }
+            | Inst::StrEq { dst, .. } => Some(dst),
+            Inst::MapRead { found, .. } => found,
+            Inst::Store { .. }
+            | Inst::Zero { .. }
+            | Inst::Copy { .. }
+            | Inst::Read { .. }
+            | Inst::ReadStr { .. }
+            | Inst::Comm { .. }
+            | Inst::MapWrite { .. }
+            | Inst::MapAgg { .. }
+            | Inst::MapDelete { .. }
+            | Inst::Emit { .. } => None,
+        }
+    }
+
+    /// Calls `visit` on each vreg this instruction reads (the probe context,
+    /// read by `CtxLoad`/`CtxAddr`, is not a vreg).
+    pub fn for_each_use(&self, mut visit: impl FnMut(VReg)) {
+        let operand = |op: Operand, visit: &mut dyn FnMut(VReg)| {
+            if let Operand::Reg(r) = op {
+                visit(r);
+            }
+        };
+        match *self {
+            Inst::Mov { src, .. }
+            | Inst::Neg { src, .. }
+            | Inst::Not { src, .. }
+            | Inst::Ext { src, .. } => visit(src),
+            Inst::Bin { a, b, .. } | Inst::Cmp { a, b, .. } => {
+                visit(a);
+                operand(b, &mut visit);
+            }
+            Inst::Store { src, .. } | Inst::MapAgg { val: src, .. } => operand(src, &mut visit),
+            Inst::Read { addr, .. } | Inst::ReadStr { addr, .. } => visit(addr),
+            Inst::Const { .. }
+            | Inst::Load { .. }
+            | Inst::Zero { .. }
+            | Inst::Copy { .. }
+            | Inst::CtxLoad { .. }
+            | Inst::CtxAddr { .. }
+            | Inst::Builtin { .. }
+            | Inst::Comm { .. }
+            | Inst::StrEq { .. }
+            | Inst::MapRead { .. }
+            | Inst::MapWrite { .. }
+            | Inst::MapDelete { .. }
+            | Inst::Emit { .. } => {}
+        }
+    }
+}
+
 impl Function {
     pub fn new(name: impl Into<String>, context: Context) -> Function {
         Function {

@@ -52,58 +52,12 @@ impl BitSet {
     }
 }
 
-/// Variables an instruction reads (`ctx` stands for the probe context).
+/// Variables an instruction reads; here the probe context is a variable too
+/// (`ctx`), so that it stays live while `CtxLoad`/`CtxAddr` still need it.
 pub fn inst_uses(inst: &Inst, ctx: VReg, out: &mut Vec<VReg>) {
-    use crate::ir::Operand::Reg;
-    match inst {
-        Inst::Const { .. }
-        | Inst::Load { .. }
-        | Inst::Zero { .. }
-        | Inst::Copy { .. }
-        | Inst::Builtin { .. }
-        | Inst::Comm { .. }
-        | Inst::StrEq { .. }
-        | Inst::MapRead { .. }
-        | Inst::MapWrite { .. }
-        | Inst::MapDelete { .. }
-        | Inst::Emit { .. } => {}
-        Inst::Mov { src, .. }
-        | Inst::Neg { src, .. }
-        | Inst::Not { src, .. }
-        | Inst::Ext { src, .. } => out.push(*src),
-        Inst::Bin { a, b, .. } | Inst::Cmp { a, b, .. } => {
-            out.push(*a);
-            if let Reg(b) = b {
-                out.push(*b);
-            }
-        }
-        Inst::Store { src, .. } | Inst::MapAgg { val: src, .. } => {
-            if let Reg(r) = src {
-                out.push(*r);
-            }
-        }
-        Inst::CtxLoad { .. } | Inst::CtxAddr { .. } => out.push(ctx),
-        Inst::Read { addr, .. } | Inst::ReadStr { addr, .. } => out.push(*addr),
-    }
-}
-
-/// The variable an instruction writes, if any.
-pub fn inst_def(inst: &Inst) -> Option<VReg> {
-    match inst {
-        Inst::Const { dst, .. }
-        | Inst::Mov { dst, .. }
-        | Inst::Bin { dst, .. }
-        | Inst::Cmp { dst, .. }
-        | Inst::Neg { dst, .. }
-        | Inst::Not { dst, .. }
-        | Inst::Ext { dst, .. }
-        | Inst::Load { dst, .. }
-        | Inst::CtxLoad { dst, .. }
-        | Inst::CtxAddr { dst, .. }
-        | Inst::Builtin { dst, .. }
-        | Inst::StrEq { dst, .. } => Some(*dst),
-        Inst::MapRead { found, .. } => *found,
-        _ => None,
+    inst.for_each_use(|v| out.push(v));
+    if matches!(inst, Inst::CtxLoad { .. } | Inst::CtxAddr { .. }) {
+        out.push(ctx);
     }
 }
 
@@ -199,7 +153,7 @@ fn block_use_def(func: &Function, ctx: VReg, vars: usize) -> (Vec<BitSet>, Vec<B
                     used.insert(u);
                 }
             }
-            if let Some(d) = inst_def(inst) {
+            if let Some(d) = inst.def() {
                 defined.insert(d);
             }
         }
@@ -267,7 +221,7 @@ fn validate_refs(func: &Function) -> Result<(), EmitError> {
         }
         for inst in &block.insts {
             inst_uses(inst, 0, &mut buf);
-            buf.extend(inst_def(inst));
+            buf.extend(inst.def());
         }
         if let Some(v) = buf.iter().find(|&&v| v >= func.num_vregs) {
             return bad(format!(

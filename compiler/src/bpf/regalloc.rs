@@ -9,7 +9,7 @@
 //! not overlap (an evicted interval started earlier, so "free now" is not enough).
 
 use super::insn::Reg;
-use super::liveness::{inst_def, inst_uses, Liveness};
+use super::liveness::{inst_uses, Liveness};
 use crate::ir::{Function, Inst, Term, VReg};
 
 /// Where a variable lives.
@@ -191,7 +191,7 @@ fn live_intervals(func: &Function, live: &Liveness) -> Vec<Interval> {
             for &u in &buf {
                 touch(u, 2 * k);
             }
-            if let Some(d) = inst_def(inst) {
+            if let Some(d) = inst.def() {
                 touch(d, def_position(inst, k));
             }
         }

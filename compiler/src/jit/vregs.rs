@@ -6,7 +6,7 @@
 //! any write, which must yield 0) go through frontend `Variable`s, whose SSA
 //! construction costs a map per variable.
 
-use crate::ir::{Function, Inst, Operand, Term, VReg};
+use crate::ir::{Function, Term, VReg};
 
 /// For each vreg: is it written exactly once and read only after that write,
 /// in the same block?
@@ -17,7 +17,7 @@ pub(crate) fn block_local(func: &Function) -> Vec<bool> {
     let mut writes = vec![0u32; n];
     for (b, block) in func.blocks.iter().enumerate() {
         for (i, inst) in block.insts.iter().enumerate() {
-            if let Some(dst) = written(inst) {
+            if let Some(dst) = inst.def() {
                 writes[dst as usize] += 1;
                 def[dst as usize] = Some((b, i));
             }
@@ -32,137 +32,11 @@ pub(crate) fn block_local(func: &Function) -> Vec<bool> {
     };
     for (b, block) in func.blocks.iter().enumerate() {
         for (i, inst) in block.insts.iter().enumerate() {
-            read(inst, |reg| check_read(reg, b, i));
+            inst.for_each_use(|reg| check_read(reg, b, i));
         }
         if let Term::Branch { cond, .. } = block.term {
             check_read(cond, b, block.insts.len());
         }
     }
     local
-}
-
-/// The vreg `inst` writes, if any.
-fn written(inst: &Inst) -> Option<VReg> {
-    match *inst {
-        Inst::Const { dst, .. }
-        | Inst::Mov { dst, .. }
-        | Inst::Bin { dst, .. }
-        | Inst::Cmp { dst, .. }
-        | Inst::Neg { dst, .. }
-        | Inst::Not { dst, .. }
-        | Inst::Ext { dst, .. }
-        | Inst::Load { dst, .. }
-        | Inst::CtxLoad { dst, .. }
-        | Inst::CtxAddr { dst, .. }
-        | Inst::Builtin { dst, .. }
-        | Inst::StrEq { dst, .. } => Some(dst),
-        Inst::MapRead { found, .. } => found,
-        Inst::Store { .. }
-        | Inst::Zero { .. }
-        | Inst::Copy { .. }
-        | Inst::Read { .. }
-        | Inst::ReadStr { .. }
-        | Inst::Comm { .. }
-        | Inst::MapWrite { .. }
-        | Inst::MapAgg { .. }
-        | Inst::MapDelete { .. }
-        | Inst::Emit { .. } => None,
-    }
-}
-
-/// Calls `visit` on each vreg `inst` reads.
-fn read(inst: &Inst, mut visit: impl FnMut(VReg)) {
-    let operand = |op: Operand, visit: &mut dyn FnMut(VReg)| {
-        if let Operand::Reg(r) = op {
-            visit(r);
-        }
-    };
-    match *inst {
-        Inst::Mov { src, .. }
-        | Inst::Neg { src, .. }
-        | Inst::Not { src, .. }
-        | Inst::Ext { src, .. } => visit(src),
-        Inst::Bin { a, b, .. } | Inst::Cmp { a, b, .. } => {
-            visit(a);
-            operand(b, &mut visit);
-        }
-        Inst::Store { src, .. } => operand(src, &mut visit),
-        Inst::MapAgg { val, .. } => operand(val, &mut visit),
-        Inst::Read { addr, .. } | Inst::ReadStr { addr, .. } => visit(addr),
-        Inst::Const { .. }
-        | Inst::Load { .. }
-        | Inst::Zero { .. }
-        | Inst::Copy { .. }
-        | Inst::CtxLoad { .. }
-        | Inst::CtxAddr { .. }
-        | Inst::Builtin { .. }
-        | Inst::Comm { .. }
-        | Inst::StrEq { .. }
-        | Inst::MapRead { .. }
-        | Inst::MapWrite { .. }
-        | Inst::MapDelete { .. }
-        | Inst::Emit { .. } => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::block_local;
-    use crate::ir::{BinOp, Block, Context, Function, Inst, Operand, Term};
-
-    fn function(blocks: Vec<Block>, num_vregs: u32) -> Function {
-        let mut f = Function::new("t", Context::User);
-        f.blocks = blocks;
-        f.num_vregs = num_vregs;
-        f
-    }
-
-    #[test]
-    fn temporaries_are_local_merges_and_early_reads_are_not() {
-        let blocks = vec![
-            Block {
-                insts: vec![
-                    Inst::Const { dst: 0, value: 1 },
-                    Inst::Bin {
-                        dst: 1,
-                        op: BinOp::Add,
-                        a: 0,
-                        b: Operand::Reg(0),
-                    },
-                    // v2 is read before it is written: 0 on the first pass.
-                    Inst::Mov { dst: 3, src: 2 },
-                    Inst::Const { dst: 2, value: 5 },
-                    // v4 is written in both blocks (a merge).
-                    Inst::Const { dst: 4, value: 1 },
-                    // v5 is read in another block.
-                    Inst::Const { dst: 5, value: 1 },
-                    // v6 reads itself.
-                    Inst::Bin {
-                        dst: 6,
-                        op: BinOp::Add,
-                        a: 6,
-                        b: Operand::Imm(1),
-                    },
-                ],
-                term: Term::Branch {
-                    cond: 1,
-                    then: 1,
-                    els: 1,
-                },
-            },
-            Block {
-                insts: vec![
-                    Inst::Const { dst: 4, value: 2 },
-                    Inst::Store {
-                        mem: crate::ir::Mem::at(0, 0),
-                        src: Operand::Reg(5),
-                        size: 8,
-                    },
-                ],
-                term: Term::Return,
-            },
-        ];
-        let local = block_local(&function(blocks, 7));
-        assert_eq!(local, [true, true, false, true, false, false, false]);
-    }
 }
