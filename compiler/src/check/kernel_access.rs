@@ -612,20 +612,7 @@ impl Checker {
                 .with_note("read them as arg0, arg1, …"),
             );
         };
-        let Some(i) = params.iter().position(|(n, _)| n == field) else {
-            let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
-            let hint = super::kernel_types::closest(field, names.iter().copied())
-                .map(|s| format!("did you mean `{s}`? "))
-                .unwrap_or_default();
-            return self.fail(
-                Diagnostic::error(
-                    span,
-                    format!("raw tracepoint {tp} has no argument `{field}`"),
-                )
-                .with_label("unknown argument")
-                .with_note(format!("{hint}its arguments: {}", names.join(", "))),
-            );
-        };
+        let i = self.param_index(&params, field, &format!("raw tracepoint {tp}"), span)?;
         self.context_arg(8 * i as u32, params[i].1, field, span)
     }
 
@@ -641,18 +628,31 @@ impl Checker {
                 .with_label("arguments unknown"),
             );
         };
-        let Some(i) = params.iter().position(|(n, _)| n == field) else {
-            let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
-            let hint = super::kernel_types::closest(field, names.iter().copied())
-                .map(|s| format!("did you mean `{s}`? "))
-                .unwrap_or_default();
-            return self.fail(
-                Diagnostic::error(span, format!("{function} has no argument `{field}`"))
-                    .with_label("unknown argument")
-                    .with_note(format!("{hint}its arguments: {}", names.join(", "))),
-            );
-        };
+        let i = self.param_index(&params, field, function, span)?;
         self.context_arg(8 * i as u32, params[i].1, field, span)
+    }
+
+    /// The position of argument `field` among `params` of `owner` (a raw
+    /// tracepoint or function), or an error with the closest name and the list.
+    fn param_index(
+        &mut self,
+        params: &[(String, Handle)],
+        field: &str,
+        owner: &str,
+        span: Span,
+    ) -> Option<usize> {
+        if let Some(i) = params.iter().position(|(n, _)| n == field) {
+            return Some(i);
+        }
+        let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+        let hint = super::kernel_types::closest(field, names.iter().copied())
+            .map(|s| format!("did you mean `{s}`? "))
+            .unwrap_or_default();
+        self.fail(
+            Diagnostic::error(span, format!("{owner} has no argument `{field}`"))
+                .with_label("unknown argument")
+                .with_note(format!("{hint}its arguments: {}", names.join(", "))),
+        )
     }
 
     /// An argument held in a u64 slot of the context (raw tracepoint, fentry),
