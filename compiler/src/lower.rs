@@ -642,6 +642,19 @@ impl<'a> FnLower<'a> {
         }
     }
 
+    /// The two operands of a binary operation; a small constant on the right
+    /// becomes an immediate.
+    fn operands(&mut self, lhs: &TExpr, rhs: &TExpr) -> (VReg, Operand) {
+        let a = self.scalar(lhs);
+        match rhs.kind {
+            TExprKind::Int(k) if fits_imm(k) => (a, Operand::Imm(k)),
+            _ => {
+                let (a, b) = self.scalar_after(a, rhs);
+                (a, Operand::Reg(b))
+            }
+        }
+    }
+
     /// Lower `e` when a vreg computed earlier must survive it: spill around control flow.
     fn scalar_after(&mut self, keep: VReg, e: &TExpr) -> (VReg, VReg) {
         if !has_control_flow(e) {
@@ -734,24 +747,12 @@ impl<'a> FnLower<'a> {
                 Val::Mem(mem)
             }
             Binary { op, lhs, rhs } => {
-                let a = self.scalar(lhs);
-                if let TExprKind::Int(k) = rhs.kind {
-                    if fits_imm(k) {
-                        return scalar(self.bin(*op, a, Operand::Imm(k)));
-                    }
-                }
-                let (a, b) = self.scalar_after(a, rhs);
-                scalar(self.bin(*op, a, Operand::Reg(b)))
+                let (a, b) = self.operands(lhs, rhs);
+                scalar(self.bin(*op, a, b))
             }
             Cmp { cond, lhs, rhs } => {
-                let a = self.scalar(lhs);
-                if let TExprKind::Int(k) = rhs.kind {
-                    if fits_imm(k) {
-                        return scalar(self.cmp(*cond, a, Operand::Imm(k)));
-                    }
-                }
-                let (a, b) = self.scalar_after(a, rhs);
-                scalar(self.cmp(*cond, a, Operand::Reg(b)))
+                let (a, b) = self.operands(lhs, rhs);
+                scalar(self.cmp(*cond, a, b))
             }
             StrEq { lhs, rhs, negate } => {
                 let (Val::Mem(a), Val::Mem(b)) = (self.value(lhs), self.value(rhs)) else {
