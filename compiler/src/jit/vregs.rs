@@ -40,3 +40,65 @@ pub(crate) fn block_local(func: &Function) -> Vec<bool> {
     }
     local
 }
+
+#[cfg(test)]
+mod tests {
+    use super::block_local;
+    use crate::ir::{BinOp, Block, Context, Function, Inst, Operand, Term};
+
+    fn function(blocks: Vec<Block>, num_vregs: u32) -> Function {
+        let mut f = Function::new("t", Context::User);
+        f.blocks = blocks;
+        f.num_vregs = num_vregs;
+        f
+    }
+
+    #[test]
+    fn temporaries_are_local_merges_and_early_reads_are_not() {
+        let blocks = vec![
+            Block {
+                insts: vec![
+                    Inst::Const { dst: 0, value: 1 },
+                    Inst::Bin {
+                        dst: 1,
+                        op: BinOp::Add,
+                        a: 0,
+                        b: Operand::Reg(0),
+                    },
+                    // v2 is read before it is written: 0 on the first pass.
+                    Inst::Mov { dst: 3, src: 2 },
+                    Inst::Const { dst: 2, value: 5 },
+                    // v4 is written in both blocks (a merge).
+                    Inst::Const { dst: 4, value: 1 },
+                    // v5 is read in another block.
+                    Inst::Const { dst: 5, value: 1 },
+                    // v6 reads itself.
+                    Inst::Bin {
+                        dst: 6,
+                        op: BinOp::Add,
+                        a: 6,
+                        b: Operand::Imm(1),
+                    },
+                ],
+                term: Term::Branch {
+                    cond: 1,
+                    then: 1,
+                    els: 1,
+                },
+            },
+            Block {
+                insts: vec![
+                    Inst::Const { dst: 4, value: 2 },
+                    Inst::Store {
+                        mem: crate::ir::Mem::at(0, 0),
+                        src: Operand::Reg(5),
+                        size: 8,
+                    },
+                ],
+                term: Term::Return,
+            },
+        ];
+        let local = block_local(&function(blocks, 7));
+        assert_eq!(local, [true, true, false, true, false, false, false]);
+    }
+}
