@@ -110,6 +110,7 @@ impl Args {
                 pid: self.pid,
                 cpid: child.as_ref().map(|c| c.0),
                 command: child.map(|c| c.1),
+                dry_run: self.dry_run,
             },
             emit: EmitOptions { start_ns },
         }

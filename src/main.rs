@@ -76,6 +76,9 @@ fn run(args: &Args) -> Result<i32, String> {
     let color = io::stderr().is_terminal();
     let compiled =
         pipeline::compile(&source, &opts).map_err(|e| e.render(&file_name, &source, color))?;
+    for warning in &compiled.program.warnings {
+        eprint!("{}", warning.render(&file_name, &source, color));
+    }
     if let Some(dump) = args.dump {
         print_dumps(&compiled, dump).map_err(io_error)?;
         return Ok(0);

@@ -25,9 +25,17 @@ pub struct Program {
     /// `config = { key = value; ... }` entries, in order.
     pub config: Vec<ConfigItem>,
     /// C preprocessor lines (`#include`, `#define`) and C type definitions, kept verbatim:
-    /// types come from BTF, so these are accepted and otherwise ignored.
-    pub c_definitions: Vec<Span>,
+    /// the checker reads the type definitions (they shadow BTF types of the same name,
+    /// as in bpftrace) and ignores the preprocessor lines.
+    pub c_definitions: Vec<CDefinition>,
     pub probes: Vec<Probe>,
+}
+
+/// One top-level C item: a preprocessor line or a `struct`/`union`/`enum`/`typedef`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CDefinition {
+    pub text: String,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -21,6 +21,7 @@ use rtrace_stdlib::catalogue::{self, Kind};
 use rtrace_stdlib::types::Type;
 use std::collections::HashMap;
 
+mod c_definitions;
 mod calls;
 mod kernel_access;
 mod kernel_macros;
@@ -40,6 +41,10 @@ pub struct Options {
     /// `-c CMD`: the child's pid (the `cpid` builtin) and its program's path.
     pub cpid: Option<i32>,
     pub command: Option<std::path::PathBuf>,
+    /// `--dry-run`: nothing is attached, so a kernel or user function this machine
+    /// does not have is compiled against a placeholder (with a warning) instead of
+    /// failing, and the program is still verified.
+    pub dry_run: bool,
 }
 
 impl Default for Options {
@@ -50,6 +55,7 @@ impl Default for Options {
             pid: None,
             cpid: None,
             command: None,
+            dry_run: false,
         }
     }
 }
@@ -60,7 +66,8 @@ const MAX_STRLEN: u32 = 200;
 pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec<Diagnostic>> {
     let mut opts = opts.clone();
     apply_config(program, &mut opts)?;
-    let targets = resolve_targets(program, &opts)?;
+    let (targets, warnings) = resolve_targets(program, &opts)?;
+    let kernel = KernelTypes::with_script_types(&program.c_definitions).map_err(|d| vec![d])?;
     let mut checker = Checker {
         opts,
         maps: Vec::new(),
@@ -70,7 +77,7 @@ pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec
         diags: Vec::new(),
         report: false,
         remembered_vars: HashMap::new(),
-        kernel: KernelTypes::new(),
+        kernel,
     };
     // Pass 1 learns map and variable types; pass 2 reports and builds.
     checker.check_all(program, &targets);
@@ -88,6 +95,7 @@ pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec
         events: checker.events,
         probes,
         probe_names: checker.probe_names,
+        warnings,
     })
 }
 
@@ -125,13 +133,21 @@ struct BlockTarget {
     wildcard: bool,
 }
 
-/// Every probe block's expanded targets, in source order.
+/// Each probe block's expanded targets, in source order.
+type BlockTargets = Vec<Vec<BlockTarget>>;
+
+/// Every probe block's expanded targets, in source order, and the warnings met.
+///
+/// An attach point that cannot be resolved is an error, except (a warning) when it is
+/// a wildcard and another attach point of the same probe resolved — bpftrace's tools
+/// list function variants some kernels lack (`lookup_fast, lookup_fast.constprop.*`) —
+/// and, under `--dry-run`, for kernel and user functions this machine lacks.
 fn resolve_targets(
     program: &ast::Program,
     opts: &Options,
-) -> Result<Vec<Vec<BlockTarget>>, Vec<Diagnostic>> {
+) -> Result<(BlockTargets, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut all = Vec::new();
-    let mut diags = Vec::new();
+    let (mut diags, mut warnings) = (Vec::new(), Vec::new());
     let env = probes::Env {
         params: opts.params.clone(),
         pid: opts.pid,
@@ -139,6 +155,7 @@ fn resolve_targets(
     };
     for probe in &program.probes {
         let mut targets = Vec::new();
+        let mut unmatched = Vec::new();
         for ap in &probe.attach_points {
             let wildcard = tracefs::has_wildcard(&ap.text);
             match probes::resolve_in(ap, &env) {
@@ -146,13 +163,32 @@ fn resolve_targets(
                     r.into_iter()
                         .map(|resolved| BlockTarget { resolved, wildcard }),
                 ),
-                Err(d) => diags.push(d),
+                Err(d) => unmatched.push((ap, wildcard, d)),
+            }
+        }
+        let others_resolved = !targets.is_empty();
+        for (ap, wildcard, d) in unmatched {
+            if wildcard && others_resolved {
+                warnings.push(
+                    d.into_warning()
+                        .with_note("skipped: the probe's other attach points matched"),
+                );
+                continue;
+            }
+            match probes::placeholder(ap, &env).filter(|_| opts.dry_run) {
+                Some(resolved) => {
+                    warnings.push(d.into_warning().with_note(
+                        "--dry-run compiles and verifies this probe anyway; it would not attach here",
+                    ));
+                    targets.push(BlockTarget { resolved, wildcard });
+                }
+                None => diags.push(d),
             }
         }
         all.push(targets);
     }
     if diags.is_empty() {
-        Ok(all)
+        Ok((all, warnings))
     } else {
         Err(diags)
     }

@@ -53,6 +53,14 @@ impl Diagnostic {
         }
     }
 
+    /// The same diagnostic as a warning.
+    pub fn into_warning(self) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..self
+        }
+    }
+
     /// A warning at `span`.
     pub fn warning(span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {

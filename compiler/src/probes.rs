@@ -118,6 +118,36 @@ pub fn resolve(ap: &AttachPoint, params: &[String]) -> Result<Vec<Resolved>, Dia
 }
 
 /// Resolve one attach point against `env`, expanding wildcards.
+/// A stand-in target for a kernel or user function attach point that cannot be
+/// resolved on this machine (`--dry-run` compiles and verifies it anyway): the
+/// function is taken as written, at offset 0. `None` for other probe types.
+pub fn placeholder(ap: &AttachPoint, env: &Env) -> Option<Resolved> {
+    let text = substitute_params(&ap.text, &env.params, ap.span).ok()?;
+    let parts: Vec<String> = split_parts(&text)
+        .into_iter()
+        .map(|p| p.trim_matches('"').to_string())
+        .collect();
+    let kind = parts[0].to_ascii_lowercase();
+    let function = parts.last()?.split('+').next()?.to_string();
+    let target = match (kind.as_str(), parts.len()) {
+        ("kprobe" | "k" | "kretprobe" | "kr", 2 | 3) => Target::Kprobe {
+            module: (parts.len() == 3).then(|| parts[1].clone()),
+            function,
+            offset: 0,
+            ret: kind.starts_with("kr"),
+        },
+        ("uprobe" | "u" | "uretprobe" | "ur", 3) if parts[0] != "U" => Target::Uprobe {
+            path: parts[1].clone(),
+            function,
+            offset: 0,
+            ret: kind.starts_with("ur"),
+            pid: env.pid,
+        },
+        _ => return None,
+    };
+    Some(Resolved { target, name: text })
+}
+
 pub fn resolve_in(ap: &AttachPoint, env: &Env) -> Result<Vec<Resolved>, Diagnostic> {
     let text = substitute_params(&ap.text, &env.params, ap.span)?;
     let err = |msg: String| Diagnostic::error(ap.span, msg);

@@ -19,6 +19,9 @@ pub struct TypedProgram {
     pub probes: Vec<TypedProbe>,
     /// Full probe names, indexed by the value of the `probe` builtin.
     pub probe_names: Vec<String>,
+    /// Problems that do not stop the script (an attach point that matches nothing
+    /// next to others that do, a target `--dry-run` could not resolve here).
+    pub warnings: Vec<crate::diag::Diagnostic>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -152,7 +152,7 @@ fn without_spans(mut program: Program) -> Program {
     program
         .c_definitions
         .iter_mut()
-        .for_each(|s| *s = Span::default());
+        .for_each(|d| d.span = Span::default());
     for probe in &mut program.probes {
         probe.span = Span::default();
         probe
@@ -380,7 +380,10 @@ BEGIN // trailing comment
     let defs: Vec<&str> = program
         .c_definitions
         .iter()
-        .map(|s| text(src, *s))
+        .map(|d| {
+            assert_eq!(d.text, text(src, d.span), "the text is the span's");
+            d.text.as_str()
+        })
         .collect();
     assert_eq!(defs.len(), 12);
     assert_eq!(defs[0], "#ifndef BPFTRACE_HAVE_BTF");

@@ -26,9 +26,22 @@ impl Btf {
         self.own_index(kind).lookup(self, name, out);
     }
 
-    /// The first type of `kind` named `name`.
+    /// All ids of `kind` named `name`, this part's own first: the types a split part
+    /// defines (a module's, or a script's C definitions) shadow the base's.
+    fn find_types_own_first(&self, kind: Kind, name: &str) -> Vec<TypeId> {
+        let mut out = Vec::new();
+        if !name.is_empty() && kind != Kind::Void {
+            self.own_index(kind).lookup(self, name, &mut out);
+        }
+        if let Some(base) = &self.base {
+            out.extend(base.find_types_own_first(kind, name));
+        }
+        out
+    }
+
+    /// The first type of `kind` named `name` (own types before the base's).
     pub fn find_type_by_name(&self, kind: Kind, name: &str) -> Option<TypeId> {
-        self.find_types_by_name(kind, name).first().copied()
+        self.find_types_own_first(kind, name).first().copied()
     }
 
     /// `struct <name>`: the first complete definition, else the first of that name.
@@ -48,7 +61,7 @@ impl Btf {
     }
 
     fn find_complete(&self, kind: Kind, name: &str) -> Option<TypeId> {
-        let ids = self.find_types_by_name(kind, name);
+        let ids = self.find_types_own_first(kind, name);
         let complete = ids
             .iter()
             .find(|&&id| self.header(id).is_some_and(|h| h.vlen() > 0));

@@ -19,6 +19,7 @@ mod member;
 mod render;
 mod strings;
 mod types;
+pub mod writer;
 
 use std::fmt;
 use std::io;

@@ -88,6 +88,24 @@ impl KernelTypes {
         KernelTypes::default()
     }
 
+    /// Kernel types plus the types a script defines in C, which shadow the kernel's.
+    pub fn with_script_types(
+        defs: &[crate::ast::CDefinition],
+    ) -> Result<KernelTypes, crate::diag::Diagnostic> {
+        let mut types = KernelTypes::new();
+        if defs.iter().all(|d| d.text.trim_start().starts_with('#')) {
+            return Ok(types);
+        }
+        let Some(base) = vmlinux() else {
+            return Ok(types);
+        };
+        if let Some(split) = super::c_definitions::compile(defs, &base)? {
+            types.btf = Some(Arc::new(split));
+            types.tried = true;
+        }
+        Ok(types)
+    }
+
     /// The BTF, if the kernel has one.
     pub fn btf(&mut self) -> Option<&Btf> {
         if !self.tried {

@@ -7,7 +7,9 @@ use super::attach::check_attach_point;
 use super::expr::{top_expr, unary};
 use super::pairs::{children, internal, next, span_of, unexpected, Result};
 use super::shape::{bin_op, if_chain};
-use crate::ast::{AttachPoint, Block, ConfigItem, ForIter, Probe, Program, Stmt, StmtKind};
+use crate::ast::{
+    AttachPoint, Block, CDefinition, ConfigItem, ForIter, Probe, Program, Stmt, StmtKind,
+};
 
 /// Builds the program from the `program` pair.
 pub fn program(pair: Pair<'_, Rule>) -> Result<Program> {
@@ -19,7 +21,10 @@ pub fn program(pair: Pair<'_, Rule>) -> Result<Program> {
     for part in pair.into_inner() {
         match part.as_rule() {
             Rule::shebang | Rule::EOI => {}
-            Rule::preprocessor | Rule::c_definition => program.c_definitions.push(span_of(&part)),
+            Rule::preprocessor | Rule::c_definition => program.c_definitions.push(CDefinition {
+                text: part.as_str().to_string(),
+                span: span_of(&part),
+            }),
             Rule::config_block => program.config = config(part)?,
             Rule::probe => program.probes.push(probe(part)?),
             _ => return Err(unexpected(&part, "a top-level item")),

@@ -4,7 +4,7 @@
 use super::lexemes::{self as lex, Context};
 use super::Parser;
 use crate::ast::{
-    AttachPoint, Block, ConfigItem, Expr, ForIter, Probe, Program, Span, Stmt, StmtKind,
+    AttachPoint, Block, CDefinition, ConfigItem, Expr, ForIter, Probe, Program, Stmt, StmtKind,
 };
 use crate::parse::attach::check_attach_point;
 use crate::parse::shape::{bin_op, if_chain};
@@ -47,7 +47,7 @@ impl Parser<'_> {
         while !self.c.at_end() {
             let at = self.c.start();
             match lex::preprocessor(self.c.bytes(), at) {
-                Some(end) => program.c_definitions.push(self.c.take(end - at).0),
+                Some(end) => program.c_definitions.push(self.c_definition(end - at)),
                 None => program.probes.push(self.probe()?),
             }
         }
@@ -55,14 +55,23 @@ impl Parser<'_> {
     }
 
     /// `(preprocessor | c_definition)*`
-    fn c_items(&mut self, spans: &mut Vec<Span>) {
+    fn c_items(&mut self, items: &mut Vec<CDefinition>) {
         loop {
             let at = self.c.start();
             let b = self.c.bytes();
             match lex::preprocessor(b, at).or_else(|| lex::c_definition(b, at)) {
-                Some(end) => spans.push(self.c.take(end - at).0),
+                Some(end) => items.push(self.c_definition(end - at)),
                 None => return,
             }
+        }
+    }
+
+    /// The next `len` bytes as a C item.
+    fn c_definition(&mut self, len: usize) -> CDefinition {
+        let (span, text) = self.c.take(len);
+        CDefinition {
+            text: text.to_string(),
+            span,
         }
     }
 
