@@ -22,6 +22,7 @@ use rtrace_stdlib::types::Type;
 use std::collections::HashMap;
 
 mod calls;
+mod flow;
 mod kernel_access;
 mod kernel_macros;
 pub mod kernel_types;
@@ -182,6 +183,10 @@ struct ProbeCx<'a> {
     target_index: usize,
     vars: Vec<(String, Type)>,
     loop_depth: u32,
+    /// Variables declared in the open nested blocks (hidden when theirs ends).
+    scoped: Vec<VarId>,
+    /// Nesting depth of blocks inside the probe body.
+    depth: u32,
 }
 
 impl ProbeCx<'_> {
@@ -229,6 +234,8 @@ impl Checker {
                     target_index,
                     vars: Vec::new(),
                     loop_depth: 0,
+                    scoped: Vec::new(),
+                    depth: 0,
                 };
                 let predicate = probe.predicate.as_ref().map(|p| {
                     let e = self.expr(&mut cx, p);
@@ -306,9 +313,11 @@ impl Checker {
                 }
             }
             StmtKind::Let { name, value } => {
+                let was_visible = self.find_var(cx, name).is_some();
                 if let Some(v) = value {
                     let v = self.expr(cx, v);
                     let id = self.define_var(cx, name, &v.ty, s.span);
+                    self.declared(cx, id, was_visible);
                     out.push(TStmt::Assign {
                         target: LValue::Var(id),
                         value: v,
@@ -318,16 +327,17 @@ impl Checker {
                     let key = (cx.block, cx.target_index, name.clone());
                     if let Some(t) = self.remembered_vars.get(&key).cloned() {
                         cx.vars.push((name.clone(), t));
+                        self.declared(cx, (cx.vars.len() - 1) as VarId, false);
                     }
                 }
             }
             StmtKind::If { cond, then, els } => {
                 let cond = self.expr(cx, cond);
                 self.want_int(&cond, "an `if` condition");
-                let then = self.stmts(cx, &then.stmts);
+                let then = self.scoped_stmts(cx, &then.stmts);
                 let els = els
                     .as_ref()
-                    .map(|b| self.stmts(cx, &b.stmts))
+                    .map(|b| self.scoped_stmts(cx, &b.stmts))
                     .unwrap_or_default();
                 out.push(TStmt::If { cond, then, els });
             }
@@ -335,7 +345,7 @@ impl Checker {
                 let cond = self.expr(cx, cond);
                 self.want_int(&cond, "a `while` condition");
                 cx.loop_depth += 1;
-                let body = self.stmts(cx, &body.stmts);
+                let body = self.scoped_stmts(cx, &body.stmts);
                 cx.loop_depth -= 1;
                 out.push(TStmt::While { cond, body });
             }
@@ -355,17 +365,16 @@ impl Checker {
                         1
                     }
                 };
-                let body = self.stmts(cx, &body.stmts);
+                cx.loop_depth += 1;
+                let body = self.scoped_stmts(cx, &body.stmts);
+                cx.loop_depth -= 1;
                 out.push(TStmt::Unroll { count: n, body });
             }
-            StmtKind::For { .. } => self.error(
-                Diagnostic::error(
-                    s.span,
-                    "`for` loops are not supported yet by this version of rtrace",
-                )
-                .with_label("not supported yet")
-                .with_note("use `while` or `unroll` instead"),
-            ),
+            StmtKind::For { var, iter, body } => {
+                if let Some(st) = self.for_loop(cx, var, iter, body, s.span) {
+                    out.push(st);
+                }
+            }
             StmtKind::Break | StmtKind::Continue => {
                 if cx.loop_depth == 0 {
                     self.error(Diagnostic::error(
@@ -380,11 +389,7 @@ impl Checker {
                 });
             }
             StmtKind::Return => out.push(TStmt::Return),
-            StmtKind::Block(b) => {
-                for s in &b.stmts {
-                    self.stmt(cx, s, out);
-                }
-            }
+            StmtKind::Block(b) => out.extend(self.scoped_stmts(cx, &b.stmts)),
         }
     }
 
@@ -500,13 +505,7 @@ impl Checker {
             ExprKind::Var(name) => match self.find_var(cx, name) {
                 Some(id) => texpr(TExprKind::Var(id), cx.vars[id as usize].1.clone(), span),
                 None => {
-                    self.error(
-                        Diagnostic::error(
-                            span,
-                            format!("variable ${name} is used before it is assigned"),
-                        )
-                        .with_label("not assigned yet"),
-                    );
+                    self.missing_var(cx, name, span);
                     poison(span)
                 }
             },

@@ -308,6 +308,8 @@ impl Checker {
         self.arity(entry, args, span);
         match name {
             "str" => self.str_call(cx, args, span),
+            "has_key" => self.has_key_call(cx, args, span),
+            "len" => self.len_call(cx, args, span),
             "ksym" => {
                 let Some(a) = args.first() else {
                     return poison(span);
