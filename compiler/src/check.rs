@@ -569,6 +569,7 @@ impl Checker {
             }
             ExprKind::Field { .. } | ExprKind::Index { .. } => self.memory_value(cx, e),
             ExprKind::TupleIndex { expr, index } => {
+                let errors_before = self.diags.len();
                 let t = self.expr(cx, expr);
                 match &t.ty {
                     Type::Tuple(fields) if (*index as usize) < fields.len() => {
@@ -582,6 +583,7 @@ impl Checker {
                             span,
                         )
                     }
+                    _ if self.diags.len() > errors_before => poison(span),
                     other => {
                         let msg = format!("cannot take element {index} of {other}");
                         self.error(Diagnostic::error(span, msg).with_label("not a tuple element"));

@@ -180,8 +180,9 @@ impl Checker {
         // except that `%s` prints an enum by name.
         let named: Vec<bool> = match &parsed {
             Ok(f) => f
-                .conversions()
-                .map(|c| c.kind == rtrace_stdlib::printf::ConvKind::Str)
+                .arg_roles()
+                .into_iter()
+                .map(|c| c.is_some_and(|c| c.kind == rtrace_stdlib::printf::ConvKind::Str))
                 .collect(),
             Err(_) => Vec::new(),
         };
