@@ -316,8 +316,7 @@ impl Checker {
                 let was_visible = self.find_var(cx, name).is_some();
                 if let Some(v) = value {
                     let v = self.expr(cx, v);
-                    let id = self.define_var(cx, name, &v.ty, s.span);
-                    self.declared(cx, id, was_visible);
+                    let id = self.let_var(cx, name, &v.ty, was_visible, s.span);
                     out.push(TStmt::Assign {
                         target: LValue::Var(id),
                         value: v,

@@ -390,8 +390,11 @@ pub enum Inst {
     /// User space only: the `index`-th entry of `map` in iteration order (value
     /// descending, ties by key; per-CPU values merged): key bytes to `key`
     /// (`key_size`), value bytes to `value` (`value_size`). `found` = 0 past the end.
+    /// `cursor` names the loop within its function (nested loops over one map
+    /// keep separate snapshots); index 0 takes a new snapshot.
     MapEntry {
         map: MapId,
+        cursor: u32,
         index: VReg,
         key: Mem,
         value: Mem,

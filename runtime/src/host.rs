@@ -22,8 +22,9 @@ pub struct UserHost {
     emitted: Vec<Vec<u8>>,
     rand_state: u64,
     cgroup_id: u64,
-    /// Sorted entries of the maps being iterated by `for`, taken at index 0.
-    snapshots: HashMap<MapId, Vec<SnapshotEntry>>,
+    /// Sorted entries of the maps being iterated by `for`, taken at index 0,
+    /// by (map, loop cursor).
+    snapshots: HashMap<(MapId, u32), Vec<SnapshotEntry>>,
 }
 
 impl UserHost {
@@ -257,7 +258,14 @@ impl Host for UserHost {
         dst.fill(0);
     }
 
-    fn map_entry(&mut self, map: MapId, index: u64, key: &mut [u8], value: &mut [u8]) -> bool {
+    fn map_entry(
+        &mut self,
+        map: MapId,
+        cursor: u32,
+        index: u64,
+        key: &mut [u8],
+        value: &mut [u8],
+    ) -> bool {
         if index == 0 {
             let merge = |spec: &MapSpec, copies: &[Vec<u8>]| {
                 if matches!(spec.kind, MapKind::PerCpuHash | MapKind::PerCpuArray) {
@@ -268,21 +276,21 @@ impl Host for UserHost {
             };
             match sorted_entries(&self.maps, map, merge) {
                 Ok(entries) => {
-                    self.snapshots.insert(map, entries);
+                    self.snapshots.insert((map, cursor), entries);
                 }
                 Err(e) => {
                     report(Err(e), "map iteration", map);
-                    self.snapshots.remove(&map);
+                    self.snapshots.remove(&(map, cursor));
                 }
             }
         }
         let Some((k, v)) = self
             .snapshots
-            .get(&map)
+            .get(&(map, cursor))
             .and_then(|s| s.get(usize::try_from(index).ok()?))
         else {
             // Past the end: the snapshot is no longer needed.
-            self.snapshots.remove(&map);
+            self.snapshots.remove(&(map, cursor));
             return false;
         };
         copy_padded(key, k);

@@ -35,6 +35,26 @@ impl Checker {
         }
     }
 
+    /// `let $name = value`: inside a nested block a name not visible yet is a
+    /// new variable of the value's type (another block may use the name with
+    /// another type); elsewhere as an assignment.
+    pub(super) fn let_var(
+        &mut self,
+        cx: &mut ProbeCx,
+        name: &str,
+        ty: &Type,
+        was_visible: bool,
+        span: Span,
+    ) -> VarId {
+        if cx.depth == 0 || was_visible {
+            return self.define_var(cx, name, ty, span);
+        }
+        cx.vars.push((name.to_string(), ty.clone()));
+        let id = (cx.vars.len() - 1) as VarId;
+        cx.scoped.push(id);
+        id
+    }
+
     /// Remember that `let` created `id` inside a nested block.
     pub(super) fn declared(&mut self, cx: &mut ProbeCx, id: VarId, was_visible: bool) {
         if cx.depth > 0 && !was_visible {

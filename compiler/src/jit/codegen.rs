@@ -299,6 +299,7 @@ impl Translator<'_, '_> {
             }
             Inst::MapEntry {
                 map,
+                cursor,
                 index,
                 key,
                 value,
@@ -306,7 +307,7 @@ impl Translator<'_, '_> {
             } => {
                 let spec = self.map_spec(*map);
                 let (key_size, value_size) = (spec.key_size, spec.value_size);
-                let id = self.imm(i64::from(*map));
+                let id = self.imm(i64::from(*map) | (i64::from(*cursor) << 32));
                 let i = self.get(*index);
                 let (k, kl) = (self.addr(*key), self.imm(i64::from(key_size)));
                 let (v, vl) = (self.addr(*value), self.imm(i64::from(value_size)));

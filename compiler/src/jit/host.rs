@@ -39,8 +39,16 @@ pub trait Host {
     /// The `index`-th entry of `map` in iteration order (value descending, ties
     /// by key; per-CPU values merged as for `map_read`): copies its key and
     /// value; false past the last entry. Index 0 takes a fresh snapshot.
-    fn map_entry(&mut self, map: MapId, index: u64, key: &mut [u8], value: &mut [u8]) -> bool {
-        let _ = (map, index, key, value);
+    /// `cursor` tells loops apart: each has its own snapshot.
+    fn map_entry(
+        &mut self,
+        map: MapId,
+        cursor: u32,
+        index: u64,
+        key: &mut [u8],
+        value: &mut [u8],
+    ) -> bool {
+        let _ = (map, cursor, index, key, value);
         false
     }
     /// The number of entries in `map`.
@@ -182,7 +190,7 @@ impl HostFn {
             HostFn::Comm => &[Ptr],
             // dst, len, addr, user
             HostFn::Read | HostFn::ReadStr => &[Ptr, U64, U64, U64],
-            // map, index, key, key_len, value, value_len
+            // map | cursor << 32, index, key, key_len, value, value_len
             HostFn::MapEntry => &[U64, U64, Ptr, U64, Ptr, U64],
             // map
             HostFn::MapLen => &[U64],
@@ -388,7 +396,7 @@ extern "C" fn read_str(href: *mut HostRef<'_>, dst: *mut u8, len: u64, addr: u64
 
 extern "C" fn map_entry(
     href: *mut HostRef<'_>,
-    map: u64,
+    map_and_cursor: u64,
     index: u64,
     key_ptr: *mut u8,
     key_len: u64,
@@ -404,8 +412,9 @@ extern "C" fn map_entry(
             bytes_mut(value_ptr, value_len),
         )
     };
+    let (map, cursor) = (map_and_cursor as u32, (map_and_cursor >> 32) as u32);
     let found = h.call(false, |host| {
-        host.map_entry(map as MapId, index, key, value)
+        host.map_entry(map as MapId, cursor, index, key, value)
     });
     if !found {
         key.fill(0);

@@ -131,6 +131,7 @@ impl Checker<'_> {
                 key,
                 value,
                 found,
+                ..
             } => {
                 self.regs(&[*index, *found])?;
                 let (key_size, value_size) = self.map(*map)?;

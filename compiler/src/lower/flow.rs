@@ -88,6 +88,8 @@ impl FnLower<'_> {
         let found = self.vreg();
         self.emit(Inst::MapEntry {
             map,
+            // The index slot is unique to this loop in this function.
+            cursor: index.slot,
             index: i,
             key,
             value,
