@@ -30,8 +30,9 @@ fn traced(script: &str) -> String {
 }
 
 fn fxhash(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// The lines of `out` that start with `prefix`, in order.
@@ -180,7 +181,10 @@ END {{
     let upto4: usize = SIZES.iter().sum();
     assert_eq!(
         lines_with(&out, "range "),
-        [format!("range {} while 20 unroll 30 upto4 {upto4}", 19 * 10)]
+        [format!(
+            "range {} while 20 unroll 30 upto4 {upto4}",
+            19 * 10
+        )]
     );
 }
 
@@ -260,7 +264,11 @@ fn block_scoped_let_and_star_widths() {
         None,
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("[  text|6   |te]\n"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("[  text|6   |te]\n"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 /// Run a script that must be rejected; its stderr.
@@ -294,9 +302,7 @@ fn checker_errors_point_at_the_source() {
         e.contains("variable $y is not in scope here") && e.contains("stdin:1:38"),
         "{e}"
     );
-    let e = rejected(
-        "tracepoint:syscalls:sys_enter_getppid { @a[1] = 1; for ($kv : @a) { } }",
-    );
+    let e = rejected("tracepoint:syscalls:sys_enter_getppid { @a[1] = 1; for ($kv : @a) { } }");
     assert!(
         e.contains("iterating over a map inside a kernel probe is not supported yet")
             && e.contains("stdin:1:52"),
@@ -315,5 +321,86 @@ fn checker_errors_point_at_the_source() {
         "{e}"
     );
     let e = rejected("BEGIN { break; }");
-    assert!(e.contains("`break` and `continue` must be inside a loop"), "{e}");
+    assert!(
+        e.contains("`break` and `continue` must be inside a loop"),
+        "{e}"
+    );
+}
+
+/// Seed 004.05 (stap `foreach (i in s- limit 10)` over connect counts): three
+/// connects from a thread named `flowconn` print first, as `flowconn: 3`.
+#[test]
+fn seed_connect_top_ten() {
+    let script = r#"tracepoint:syscalls:sys_enter_connect /pid == $1/ { @connect[comm] = count(); }
+tracepoint:syscalls:sys_enter_getppid /pid == $1/ { exit(); }
+END {
+    $i = 0;
+    for ($kv : @connect) {
+        if ($i >= 10) { break; }
+        printf("%s: %d\n", $kv.0, $kv.1);
+        $i++;
+    }
+    clear(@connect);
+}
+"#;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let pid = std::process::id().to_string();
+    let out = trace_while(
+        &["-e", script, &pid],
+        move || {
+            std::thread::Builder::new()
+                .name("flowconn".into())
+                .spawn(move || {
+                    for _ in 0..3 {
+                        let _c = std::net::TcpStream::connect(addr).unwrap();
+                    }
+                    // SAFETY: plain getppid(2), the script's signal to end.
+                    unsafe { libc::getppid() };
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+        },
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let first = text.lines().find(|l| l.contains(": ")).unwrap_or_default();
+    assert_eq!(first, "flowconn: 3", "{text}");
+}
+
+/// Seed 003.40 (futexes.stp): the END format that reads an avg() map by the
+/// iterated key, on known data.
+#[test]
+fn seed_futex_report_format() {
+    let out = run(
+        &[
+            "-e",
+            r#"BEGIN {
+                @contended["java", 4457, 0x7f5da0bbd548] = count();
+                @avg_us["java", 4457, 0x7f5da0bbd548] = avg(1);
+                @contended["java", 4457, 0x7f5d23c5e1b4] = count();
+                @contended["java", 4457, 0x7f5d23c5e1b4] = count();
+                @contended["java", 4457, 0x7f5d23c5e1b4] = count();
+                @avg_us["java", 4457, 0x7f5d23c5e1b4] = avg(70000);
+                @avg_us["java", 4457, 0x7f5d23c5e1b4] = avg(70002);
+                for ($kv : @contended) {
+                    printf("%s[%d] lock %p contended %d times, %d avg us\n",
+                        $kv.0.0, $kv.0.1, $kv.0.2, $kv.1, @avg_us[$kv.0]);
+                }
+                clear(@contended); clear(@avg_us);
+                exit();
+            }"#,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        lines_with(&stdout(&out), "java["),
+        [
+            "java[4457] lock 0x7f5d23c5e1b4 contended 3 times, 70001 avg us",
+            "java[4457] lock 0x7f5da0bbd548 contended 1 times, 1 avg us",
+        ]
+    );
 }

@@ -5,12 +5,12 @@
 //! statement runs: per-CPU maps read as the merge of all CPUs (as printing does),
 //! and user space updates aggregations as if it were CPU 0.
 
+use crate::iterate::{sorted_entries, SnapshotEntry};
 use crate::maps::MapTable;
 use crate::sys;
 use rtrace_compiler::ir::{AggOp, Builtin, MapId, MapKind, MapSpec};
 use rtrace_compiler::jit::Host;
 use rtrace_stdlib::types::{Type, AGG_COUNT, AGG_TOTAL, MINMAX_VALID, MINMAX_VALUE};
-use crate::iterate::{sorted_entries, SnapshotEntry};
 use std::collections::HashMap;
 use std::time::Instant;
 

@@ -73,8 +73,11 @@ impl Checker {
                     "${name} was declared inside a block (or is a `for` variable) and is only visible there"
                 ))
         } else {
-            Diagnostic::error(span, format!("variable ${name} is used before it is assigned"))
-                .with_label("not assigned yet")
+            Diagnostic::error(
+                span,
+                format!("variable ${name} is used before it is assigned"),
+            )
+            .with_label("not assigned yet")
         };
         self.error(d);
     }
@@ -89,7 +92,9 @@ impl Checker {
         span: Span,
     ) -> Option<TStmt> {
         let head = match iter {
-            ForIter::Map(m) => self.for_map_head(cx, m, span).map(|(map, ty)| (Ok(map), ty)),
+            ForIter::Map(m) => self
+                .for_map_head(cx, m, span)
+                .map(|(map, ty)| (Ok(map), ty)),
             ForIter::Range(from, to) => {
                 let (from, to) = (self.range_bound(cx, from), self.range_bound(cx, to));
                 Some((Err((from, to)), Type::I64))
@@ -248,9 +253,12 @@ impl Checker {
         };
         if !cx.user() {
             self.error(
-                Diagnostic::error(span, "len() of a map is not supported inside a kernel probe")
-                    .with_label("in a kernel probe")
-                    .with_note("use len() in an END or interval block, or keep a count() map"),
+                Diagnostic::error(
+                    span,
+                    "len() of a map is not supported inside a kernel probe",
+                )
+                .with_label("in a kernel probe")
+                .with_note("use len() in an END or interval block, or keep a count() map"),
             );
             return poison(span);
         }

@@ -146,9 +146,7 @@ impl Checker<'_> {
                 self.reg(*dst)?;
                 self.map(*map).map(|_| ())
             }
-            Inst::MapReadCpu { .. } => {
-                Err("per-CPU reads exist only in kernel programs".into())
-            }
+            Inst::MapReadCpu { .. } => Err("per-CPU reads exist only in kernel programs".into()),
         }
     }
 
