@@ -23,6 +23,7 @@ use std::collections::HashMap;
 
 mod c_definitions;
 mod calls;
+mod flow;
 mod kernel_access;
 mod kernel_macros;
 pub mod kernel_types;
@@ -218,6 +219,10 @@ struct ProbeCx<'a> {
     target_index: usize,
     vars: Vec<(String, Type)>,
     loop_depth: u32,
+    /// Variables declared in the open nested blocks (hidden when theirs ends).
+    scoped: Vec<VarId>,
+    /// Nesting depth of blocks inside the probe body.
+    depth: u32,
 }
 
 impl ProbeCx<'_> {
@@ -265,6 +270,8 @@ impl Checker {
                     target_index,
                     vars: Vec::new(),
                     loop_depth: 0,
+                    scoped: Vec::new(),
+                    depth: 0,
                 };
                 let predicate = probe.predicate.as_ref().map(|p| {
                     let e = self.expr(&mut cx, p);
@@ -342,9 +349,10 @@ impl Checker {
                 }
             }
             StmtKind::Let { name, value } => {
+                let was_visible = self.find_var(cx, name).is_some();
                 if let Some(v) = value {
                     let v = self.expr(cx, v);
-                    let id = self.define_var(cx, name, &v.ty, s.span);
+                    let id = self.let_var(cx, name, &v.ty, was_visible, s.span);
                     out.push(TStmt::Assign {
                         target: LValue::Var(id),
                         value: v,
@@ -354,16 +362,17 @@ impl Checker {
                     let key = (cx.block, cx.target_index, name.clone());
                     if let Some(t) = self.remembered_vars.get(&key).cloned() {
                         cx.vars.push((name.clone(), t));
+                        self.declared(cx, (cx.vars.len() - 1) as VarId, false);
                     }
                 }
             }
             StmtKind::If { cond, then, els } => {
                 let cond = self.expr(cx, cond);
                 self.want_int(&cond, "an `if` condition");
-                let then = self.stmts(cx, &then.stmts);
+                let then = self.scoped_stmts(cx, &then.stmts);
                 let els = els
                     .as_ref()
-                    .map(|b| self.stmts(cx, &b.stmts))
+                    .map(|b| self.scoped_stmts(cx, &b.stmts))
                     .unwrap_or_default();
                 out.push(TStmt::If { cond, then, els });
             }
@@ -371,7 +380,7 @@ impl Checker {
                 let cond = self.expr(cx, cond);
                 self.want_int(&cond, "a `while` condition");
                 cx.loop_depth += 1;
-                let body = self.stmts(cx, &body.stmts);
+                let body = self.scoped_stmts(cx, &body.stmts);
                 cx.loop_depth -= 1;
                 out.push(TStmt::While { cond, body });
             }
@@ -391,17 +400,16 @@ impl Checker {
                         1
                     }
                 };
-                let body = self.stmts(cx, &body.stmts);
+                cx.loop_depth += 1;
+                let body = self.scoped_stmts(cx, &body.stmts);
+                cx.loop_depth -= 1;
                 out.push(TStmt::Unroll { count: n, body });
             }
-            StmtKind::For { .. } => self.error(
-                Diagnostic::error(
-                    s.span,
-                    "`for` loops are not supported yet by this version of rtrace",
-                )
-                .with_label("not supported yet")
-                .with_note("use `while` or `unroll` instead"),
-            ),
+            StmtKind::For { var, iter, body } => {
+                if let Some(st) = self.for_loop(cx, var, iter, body, s.span) {
+                    out.push(st);
+                }
+            }
             StmtKind::Break | StmtKind::Continue => {
                 if cx.loop_depth == 0 {
                     self.error(Diagnostic::error(
@@ -416,11 +424,7 @@ impl Checker {
                 });
             }
             StmtKind::Return => out.push(TStmt::Return),
-            StmtKind::Block(b) => {
-                for s in &b.stmts {
-                    self.stmt(cx, s, out);
-                }
-            }
+            StmtKind::Block(b) => out.extend(self.scoped_stmts(cx, &b.stmts)),
         }
     }
 
@@ -536,13 +540,7 @@ impl Checker {
             ExprKind::Var(name) => match self.find_var(cx, name) {
                 Some(id) => texpr(TExprKind::Var(id), cx.vars[id as usize].1.clone(), span),
                 None => {
-                    self.error(
-                        Diagnostic::error(
-                            span,
-                            format!("variable ${name} is used before it is assigned"),
-                        )
-                        .with_label("not assigned yet"),
-                    );
+                    self.missing_var(cx, name, span);
                     poison(span)
                 }
             },
@@ -606,6 +604,7 @@ impl Checker {
             }
             ExprKind::Field { .. } | ExprKind::Index { .. } => self.memory_value(cx, e),
             ExprKind::TupleIndex { expr, index } => {
+                let errors_before = self.diags.len();
                 let t = self.expr(cx, expr);
                 match &t.ty {
                     Type::Tuple(fields) if (*index as usize) < fields.len() => {
@@ -619,6 +618,7 @@ impl Checker {
                             span,
                         )
                     }
+                    _ if self.diags.len() > errors_before => poison(span),
                     other => {
                         let msg = format!("cannot take element {index} of {other}");
                         self.error(Diagnostic::error(span, msg).with_label("not a tuple element"));

@@ -387,6 +387,33 @@ pub enum Inst {
         mem: Mem,
         len: u32,
     },
+    /// User space only: the `index`-th entry of `map` in iteration order (value
+    /// descending, ties by key; per-CPU values merged): key bytes to `key`
+    /// (`key_size`), value bytes to `value` (`value_size`). `found` = 0 past the end.
+    /// `cursor` names the loop within its function (nested loops over one map
+    /// keep separate snapshots); index 0 takes a new snapshot.
+    MapEntry {
+        map: MapId,
+        cursor: u32,
+        index: VReg,
+        key: Mem,
+        value: Mem,
+        found: VReg,
+    },
+    /// User space only: dst = number of entries in `map`.
+    MapLen {
+        map: MapId,
+        dst: VReg,
+    },
+    /// Kernel only: like `MapRead` of a per-CPU map, but the copy of CPU `cpu`
+    /// (`bpf_map_lookup_percpu_elem`); `found` = 1 or 0 (`dst` zeroed).
+    MapReadCpu {
+        map: MapId,
+        key: Option<Mem>,
+        cpu: VReg,
+        dst: Mem,
+        found: VReg,
+    },
 }
 
 impl Inst {
@@ -404,7 +431,9 @@ impl Inst {
             | Inst::CtxLoad { dst, .. }
             | Inst::CtxAddr { dst, .. }
             | Inst::Builtin { dst, .. }
-            | Inst::StrEq { dst, .. } => Some(dst),
+            | Inst::StrEq { dst, .. }
+            | Inst::MapLen { dst, .. } => Some(dst),
+            Inst::MapEntry { found, .. } | Inst::MapReadCpu { found, .. } => Some(found),
             Inst::MapRead { found, .. } => found,
             Inst::Store { .. }
             | Inst::Zero { .. }
@@ -438,7 +467,10 @@ impl Inst {
             }
             Inst::Store { src, .. } | Inst::MapAgg { val: src, .. } => operand(src, &mut visit),
             Inst::Read { addr, .. } | Inst::ReadStr { addr, .. } => visit(addr),
-            Inst::Const { .. }
+            Inst::MapEntry { index, .. } => visit(index),
+            Inst::MapReadCpu { cpu, .. } => visit(cpu),
+            Inst::MapLen { .. }
+            | Inst::Const { .. }
             | Inst::Load { .. }
             | Inst::Zero { .. }
             | Inst::Copy { .. }

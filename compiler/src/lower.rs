@@ -17,6 +17,9 @@ use crate::probes::Target;
 use crate::typed::*;
 use rtrace_stdlib::types::{round8, tuple_layout, Type, HIST_BUCKETS};
 
+mod flow;
+pub use flow::possible_cpus;
+
 /// Maximum entries of a keyed map (bpftrace's `BPFTRACE_MAP_KEYS_MAX` default).
 pub const MAP_KEYS_MAX: u32 = 4096;
 /// Ring buffer size for events: large enough that printf bursts are not lost.
@@ -155,7 +158,9 @@ fn has_control_flow(e: &TExpr) -> bool {
     use TExprKind::*;
     match &e.kind {
         LogAnd(..) | LogOr(..) | Ternary { .. } => true,
-        MapValue { key, .. } => key.as_deref().is_some_and(has_control_flow),
+        // A per-CPU read in a kernel probe is a loop over the CPUs.
+        MapValue { .. } => true,
+        HasKey { key, .. } => key.as_deref().is_some_and(has_control_flow),
         Binary { lhs, rhs, .. } | Cmp { lhs, rhs, .. } | StrEq { lhs, rhs, .. } => {
             has_control_flow(lhs) || has_control_flow(rhs)
         }
@@ -336,11 +341,7 @@ impl<'a> FnLower<'a> {
                 self.terminate(Term::Jump(head));
                 self.cur = exit;
             }
-            TStmt::Unroll { count, body } => {
-                for _ in 0..*count {
-                    self.stmts(body);
-                }
-            }
+            TStmt::Unroll { count, body } => self.unroll(*count, body),
             TStmt::Break | TStmt::Continue => {
                 if let Some(&(cont, brk)) = self.loops.last() {
                     let to = if matches!(s, TStmt::Break) { brk } else { cont };
@@ -352,6 +353,13 @@ impl<'a> FnLower<'a> {
                 self.terminate(Term::Return);
                 self.continue_in_new_block();
             }
+            TStmt::ForMap { var, map, body } => self.for_map(*var, *map, body),
+            TStmt::ForRange {
+                var,
+                from,
+                to,
+                body,
+            } => self.for_range(*var, from, to, body),
         }
     }
 
@@ -873,6 +881,8 @@ impl<'a> FnLower<'a> {
                 increment,
                 prefix,
             } => scalar(self.inc_dec(target, *increment, *prefix, &e.ty)),
+            HasKey { map, key } => scalar(self.has_key(*map, key.as_deref())),
+            MapLen(map) => scalar(self.map_len(*map)),
         }
     }
 
@@ -897,6 +907,9 @@ impl<'a> FnLower<'a> {
     }
 
     fn map_value(&mut self, map: ir::MapId, key: Option<&TExpr>, ty: &Type) -> Val {
+        if self.needs_cpu_merge(map) {
+            return Val::Scalar(self.per_cpu_value(map, key));
+        }
         let spec = &self.maps[map as usize];
         let (value_ty, value_size) = (spec.value_type.clone(), spec.value_size);
         let key = self.map_key(map, key);

@@ -145,6 +145,13 @@ pub enum TExprKind {
         increment: bool,
         prefix: bool,
     },
+    /// `has_key(@m, key)`: 1 if the entry exists, else 0.
+    HasKey {
+        map: MapId,
+        key: Option<Box<TExpr>>,
+    },
+    /// `len(@m)`: the number of entries (user space only).
+    MapLen(MapId),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -208,4 +215,17 @@ pub enum TStmt {
     Break,
     Continue,
     Return,
+    /// `for ($kv : @map) { … }` (user space only): `var` is the (key, value) tuple.
+    ForMap {
+        var: VarId,
+        map: MapId,
+        body: Vec<TStmt>,
+    },
+    /// `for ($i : from..to) { … }`: `var` runs over the half-open range.
+    ForRange {
+        var: VarId,
+        from: TExpr,
+        to: TExpr,
+        body: Vec<TStmt>,
+    },
 }

@@ -986,18 +986,26 @@ fn ternary_branches_of_different_types() {
 
 #[test]
 fn aggregation_read_in_a_kernel_probe() {
+    // A kernel probe sums the per-CPU copies itself (one per-CPU lookup per
+    // CPU); user space reads them merged.
     let src =
-        "tracepoint:syscalls:sys_enter_read {\n  @x = count();\n  if (@x > 10) { exit(); }\n}";
-    assert_rendered(
-        &err(src),
-        "error: @x is a per-CPU count map and cannot be read inside a kernel probe
- --> test.bt:3:7
-  |
-3 |   if (@x > 10) { exit(); }
-  |       ^^ read it in an END or interval block instead",
+        "tracepoint:syscalls:sys_enter_read {\n  @x = count();\n  if (@x > 10) { exit(); }\n}\nEND { if (@x > 10) { printf(\"many\\n\"); } }";
+    let c = ok(src);
+    let per_cpu_reads = |f: &rtrace_compiler::ir::Function| {
+        f.blocks
+            .iter()
+            .flat_map(|b| &b.insts)
+            .filter(|i| matches!(i, rtrace_compiler::ir::Inst::MapReadCpu { .. }))
+            .count()
+    };
+    assert_eq!(per_cpu_reads(&c.module.functions[0]), 1);
+    assert_eq!(per_cpu_reads(&c.module.functions[1]), 0);
+    // hist/lhist/stats still cannot be read as numbers.
+    let out = err("tracepoint:syscalls:sys_enter_read { @h = hist(1); if (@h > 1) { exit(); } }");
+    assert!(
+        out.contains("@h holds hist and cannot be used as a value"),
+        "{out}"
     );
-    // Reading it in user space is fine.
-    ok("tracepoint:syscalls:sys_enter_read { @x = count(); } END { if (@x > 10) { printf(\"many\\n\"); } }");
 }
 
 #[test]

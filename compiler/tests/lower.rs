@@ -313,6 +313,35 @@ fn effects(module: &Module, inst: &Inst) -> Result<Effects, String> {
             e.touches.push((*mem, *len));
             e.must_be_init.push((*mem, 8));
         }
+        Inst::MapEntry {
+            map,
+            index,
+            key,
+            value,
+            found,
+            ..
+        } => {
+            e.uses.push(*index);
+            let (k, v) = (key_len(module, *map)?, value_len(module, *map)?);
+            e.touches.extend([(*key, k), (*value, v)]);
+            e.writes.extend([(*key, k), (*value, v)]);
+            e.def = Some(*found);
+        }
+        Inst::MapLen { dst, .. } => e.def = Some(*dst),
+        Inst::MapReadCpu {
+            map,
+            key: k,
+            cpu,
+            dst,
+            found,
+        } => {
+            key(&mut e, *map, k)?;
+            e.uses.push(*cpu);
+            let n = value_len(module, *map)?;
+            e.touches.push((*dst, n));
+            e.writes.push((*dst, n));
+            e.def = Some(*found);
+        }
     }
     Ok(e)
 }

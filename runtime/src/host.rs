@@ -5,11 +5,13 @@
 //! statement runs: per-CPU maps read as the merge of all CPUs (as printing does),
 //! and user space updates aggregations as if it were CPU 0.
 
+use crate::iterate::{sorted_entries, SnapshotEntry};
 use crate::maps::MapTable;
 use crate::sys;
-use rtrace_compiler::ir::{AggOp, Builtin, MapId, MapKind};
+use rtrace_compiler::ir::{AggOp, Builtin, MapId, MapKind, MapSpec};
 use rtrace_compiler::jit::Host;
 use rtrace_stdlib::types::{Type, AGG_COUNT, AGG_TOTAL, MINMAX_VALID, MINMAX_VALUE};
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// [`Host`] over a module's [`MapTable`].
@@ -20,6 +22,9 @@ pub struct UserHost {
     emitted: Vec<Vec<u8>>,
     rand_state: u64,
     cgroup_id: u64,
+    /// Sorted entries of the maps being iterated by `for`, taken at index 0,
+    /// by (map, loop cursor).
+    snapshots: HashMap<(MapId, u32), Vec<SnapshotEntry>>,
 }
 
 impl UserHost {
@@ -34,6 +39,7 @@ impl UserHost {
             emitted: Vec::new(),
             rand_state: seed | 1,
             cgroup_id: own_cgroup_id(),
+            snapshots: HashMap::new(),
         }
     }
 
@@ -251,6 +257,63 @@ impl Host for UserHost {
     fn read_str(&mut self, dst: &mut [u8], _addr: u64, _user: bool) {
         dst.fill(0);
     }
+
+    fn map_entry(
+        &mut self,
+        map: MapId,
+        cursor: u32,
+        index: u64,
+        key: &mut [u8],
+        value: &mut [u8],
+    ) -> bool {
+        if index == 0 {
+            let merge = |spec: &MapSpec, copies: &[Vec<u8>]| {
+                if matches!(spec.kind, MapKind::PerCpuHash | MapKind::PerCpuArray) {
+                    merge_copies(&spec.value_type, copies, spec.value_size as usize)
+                } else {
+                    copies.first().cloned().unwrap_or_default()
+                }
+            };
+            match sorted_entries(&self.maps, map, merge) {
+                Ok(entries) => {
+                    self.snapshots.insert((map, cursor), entries);
+                }
+                Err(e) => {
+                    report(Err(e), "map iteration", map);
+                    self.snapshots.remove(&(map, cursor));
+                }
+            }
+        }
+        let Some((k, v)) = self
+            .snapshots
+            .get(&(map, cursor))
+            .and_then(|s| s.get(usize::try_from(index).ok()?))
+        else {
+            // Past the end: the snapshot is no longer needed.
+            self.snapshots.remove(&(map, cursor));
+            return false;
+        };
+        copy_padded(key, k);
+        copy_padded(value, v);
+        true
+    }
+
+    fn map_len(&mut self, map: MapId) -> u64 {
+        match self.maps.read_entries(map) {
+            Ok(entries) => entries.len() as u64,
+            Err(e) => {
+                report(Err(e), "len()", map);
+                0
+            }
+        }
+    }
+}
+
+/// Copy `src` into `dst`, zero-filling the rest.
+fn copy_padded(dst: &mut [u8], src: &[u8]) {
+    let n = dst.len().min(src.len());
+    dst[..n].copy_from_slice(&src[..n]);
+    dst[n..].fill(0);
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 pub mod attach;
 pub mod events;
 pub mod host;
+pub mod iterate;
 pub mod loader;
 pub mod maps;
 pub mod ringbuf;

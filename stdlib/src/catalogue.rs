@@ -98,6 +98,8 @@ pub const ENTRIES: &[Entry] = &[
     agg("stats", 1, 1, "count, average and total"),
     agg("hist", 1, 1, "power-of-two histogram"),
     agg("lhist", 4, 4, "linear histogram (value, min, max, step)"),
+    func("has_key", 2, 2, "whether a map has an entry for a key"),
+    func("len", 1, 1, "number of entries of a map"),
 ];
 
 /// Look an entry up by name (`arg0`..`arg9` are variables handled by the checker).

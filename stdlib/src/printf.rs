@@ -2,7 +2,7 @@
 //! event with C semantics on 64-bit values.
 //!
 //! Supported: `%d %i %u %x %X %o %c %s %p %%`, flags `- 0 + space #`, width,
-//! precision, and the length modifiers `hh h l ll j z t`. As in C (and bpftrace
+//! precision (each also as `*`: taken from an integer argument before the value), and the length modifiers `hh h l ll j z t`. As in C (and bpftrace
 //! 0.17), an integer conversion without `l` works on 32 bits: `printf("%u", -1)`
 //! prints 4294967295 and `%llu` prints 18446744073709551615.
 //!
@@ -36,6 +36,10 @@ pub struct Conversion {
     pub precision: Option<usize>,
     pub length: Length,
     pub kind: ConvKind,
+    /// `*` width / `.*` precision: taken from the arguments, in that order,
+    /// before the value (a negative width pads on the right, as in C).
+    pub star_width: bool,
+    pub star_precision: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -126,9 +130,20 @@ impl Format {
         })
     }
 
-    /// How many arguments the format consumes.
+    /// How many arguments the format consumes (`*` widths included).
     pub fn arg_count(&self) -> usize {
-        self.conversions().count()
+        self.arg_roles().len()
+    }
+
+    /// What each argument is for, in order: `None` for a `*` width or
+    /// precision (an integer), else the conversion that prints it.
+    pub fn arg_roles(&self) -> Vec<Option<&Conversion>> {
+        let mut roles = Vec::new();
+        for c in self.conversions() {
+            roles.extend((0..c.star_count()).map(|_| None));
+            roles.push(Some(c));
+        }
+        roles
     }
 
     /// Checks the argument count and each argument's type, with bpftrace's wording
@@ -147,7 +162,16 @@ impl Format {
                 args.len()
             ));
         }
-        for (conv, ty) in self.conversions().zip(args) {
+        for (role, ty) in self.arg_roles().into_iter().zip(args) {
+            let Some(conv) = role else {
+                if !matches!(ty, Type::Int { .. }) {
+                    return Err(format!(
+                        "a `*` width or precision expects a value of type integer ({} supplied)",
+                        type_noun(ty)
+                    ));
+                }
+                continue;
+            };
             if !conv.accepts(ty) {
                 return Err(format!(
                     "%{} specifier expects a value of type {} ({} supplied)",
@@ -169,8 +193,9 @@ impl Format {
             match piece {
                 Piece::Text(text) => out.extend_from_slice(text.as_bytes()),
                 Piece::Conv(conv) => {
+                    let conv = conv.with_stars(&mut args);
                     if let Some(arg) = args.next() {
-                        render_conv(&mut out, conv, arg, resolver);
+                        render_conv(&mut out, &conv, arg, resolver);
                     }
                 }
             }
@@ -272,10 +297,17 @@ fn parse_conversion(chars: &mut Chars<'_>) -> Result<Conversion, Option<(usize, 
             _ => flags.alt = true,
         }
     }
-    let width = parse_number(chars);
-    let precision = chars
-        .next_if(|&(_, c)| c == '.')
-        .map(|_| parse_number(chars).unwrap_or(0));
+    let star_width = chars.next_if(|&(_, c)| c == '*').is_some();
+    let width = if star_width {
+        None
+    } else {
+        parse_number(chars)
+    };
+    let mut star_precision = false;
+    let precision = chars.next_if(|&(_, c)| c == '.').map(|_| {
+        star_precision = chars.next_if(|&(_, c)| c == '*').is_some();
+        parse_number(chars).unwrap_or(0)
+    });
     let length = parse_length(chars);
     let (i, c) = chars.next().ok_or(None)?;
     let kind = match c {
@@ -295,7 +327,38 @@ fn parse_conversion(chars: &mut Chars<'_>) -> Result<Conversion, Option<(usize, 
         precision,
         length,
         kind,
+        star_width,
+        star_precision,
     })
+}
+
+impl Conversion {
+    /// Arguments taken by `*`s before the value.
+    pub fn star_count(&self) -> usize {
+        usize::from(self.star_width) + usize::from(self.star_precision)
+    }
+
+    /// This conversion with its `*` width and precision taken from `args`.
+    fn with_stars<'v>(&self, args: &mut impl Iterator<Item = &'v Value>) -> Conversion {
+        let mut c = *self;
+        let star = |args: &mut dyn Iterator<Item = &'v Value>| {
+            args.next()
+                .and_then(int_bits)
+                .map(|raw| i64::from(raw as u32 as i32))
+        };
+        if self.star_width {
+            if let Some(w) = star(args) {
+                // C: a negative `*` width means `-` with its magnitude.
+                c.flags.left |= w < 0;
+                c.width = Some(w.unsigned_abs() as usize);
+            }
+        }
+        if self.star_precision {
+            // C: a negative `*` precision is as if none was given.
+            c.precision = star(args).and_then(|p| usize::try_from(p).ok());
+        }
+        c
+    }
 }
 
 fn parse_number(chars: &mut Chars<'_>) -> Option<usize> {

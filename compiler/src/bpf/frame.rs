@@ -69,6 +69,8 @@ pub fn inst_mems(inst: &Inst, out: &mut Vec<Mem>) {
         Inst::MapRead { key, dst, .. } => out.extend(key.iter().copied().chain([*dst])),
         Inst::MapWrite { key, src, .. } => out.extend(key.iter().copied().chain([*src])),
         Inst::MapAgg { key, .. } | Inst::MapDelete { key, .. } => out.extend(key.iter().copied()),
+        Inst::MapReadCpu { key, dst, .. } => out.extend(key.iter().copied().chain([*dst])),
+        Inst::MapEntry { key, value, .. } => out.extend([*key, *value]),
         _ => {}
     }
 }

@@ -84,6 +84,7 @@ pub mod helper {
     pub const PROBE_READ_USER_STR: i32 = 114;
     pub const PROBE_READ_KERNEL_STR: i32 = 115;
     pub const RINGBUF_OUTPUT: i32 = 130;
+    pub const MAP_LOOKUP_PERCPU_ELEM: i32 = 195;
 }
 
 /// The name of a helper we call, for the disassembler.
@@ -106,6 +107,7 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         PROBE_READ_USER_STR => "bpf_probe_read_user_str",
         PROBE_READ_KERNEL_STR => "bpf_probe_read_kernel_str",
         RINGBUF_OUTPUT => "bpf_ringbuf_output",
+        MAP_LOOKUP_PERCPU_ELEM => "bpf_map_lookup_percpu_elem",
         _ => return None,
     })
 }

@@ -180,8 +180,9 @@ impl Checker {
         // except that `%s` prints an enum by name.
         let named: Vec<bool> = match &parsed {
             Ok(f) => f
-                .conversions()
-                .map(|c| c.kind == rtrace_stdlib::printf::ConvKind::Str)
+                .arg_roles()
+                .into_iter()
+                .map(|c| c.is_some_and(|c| c.kind == rtrace_stdlib::printf::ConvKind::Str))
                 .collect(),
             Err(_) => Vec::new(),
         };
@@ -308,6 +309,8 @@ impl Checker {
         self.arity(entry, args, span);
         match name {
             "str" => self.str_call(cx, args, span),
+            "has_key" => self.has_key_call(cx, args, span),
+            "len" => self.len_call(cx, args, span),
             "ksym" => {
                 let Some(a) = args.first() else {
                     return poison(span);

@@ -7,7 +7,7 @@ impl Checker {
     pub(super) fn find_var(&self, cx: &ProbeCx, name: &str) -> Option<VarId> {
         cx.vars
             .iter()
-            .position(|(n, _)| n == name)
+            .rposition(|(n, _)| n == name)
             .map(|i| i as VarId)
     }
 
@@ -155,7 +155,7 @@ impl Checker {
 
     pub(super) fn map_value_expr(
         &mut self,
-        cx: &ProbeCx,
+        _cx: &ProbeCx,
         map: MapId,
         key: Option<TExpr>,
         span: Span,
@@ -178,18 +178,8 @@ impl Checker {
             Type::None => Type::I64,
             t => t.clone(),
         };
-        if value.is_aggregation() && !cx.user() {
-            let name = self.maps[map as usize].name.clone();
-            self.error(
-                Diagnostic::error(
-                    span,
-                    format!(
-                        "{name} is a per-CPU {value} map and cannot be read inside a kernel probe"
-                    ),
-                )
-                .with_label("read it in an END or interval block instead"),
-            );
-        }
+        // count/sum/avg/min/max are summed over the CPUs in kernel probes too
+        // (see `lower::flow`).
         texpr(
             TExprKind::MapValue {
                 map,

@@ -55,7 +55,7 @@ impl Imports {
 }
 
 /// The most arguments a trampoline takes after the host pointer.
-const MAX_CALL_ARGS: usize = 5;
+const MAX_CALL_ARGS: usize = 6;
 
 /// The signature of every compiled block: `extern "C" fn(*mut HostRef)`.
 pub(crate) fn entry_signature(jit: &JITModule) -> Signature {
@@ -297,6 +297,34 @@ impl Translator<'_, '_> {
                 let len = self.imm(i64::from(*len));
                 self.call(HostFn::Emit, &[at, len]);
             }
+            Inst::MapEntry {
+                map,
+                cursor,
+                index,
+                key,
+                value,
+                found,
+            } => {
+                let spec = self.map_spec(*map);
+                let (key_size, value_size) = (spec.key_size, spec.value_size);
+                let id = self.imm(i64::from(*map) | (i64::from(*cursor) << 32));
+                let i = self.get(*index);
+                let (k, kl) = (self.addr(*key), self.imm(i64::from(key_size)));
+                let (v, vl) = (self.addr(*value), self.imm(i64::from(value_size)));
+                let r = self
+                    .call(HostFn::MapEntry, &[id, i, k, kl, v, vl])
+                    .expect("map_entry returns whether there was an entry");
+                self.set(*found, r);
+            }
+            Inst::MapLen { map, dst } => {
+                let id = self.imm(i64::from(*map));
+                let r = self
+                    .call(HostFn::MapLen, &[id])
+                    .expect("map_len returns a count");
+                self.set(*dst, r);
+            }
+            // Rejected by `validate`: user space reads per-CPU maps merged.
+            Inst::MapReadCpu { .. } => {}
         }
     }
 

@@ -36,6 +36,26 @@ pub trait Host {
     /// Copy a NUL-terminated string at `addr`; the JIT enforces the final NUL
     /// and the zero padding after it.
     fn read_str(&mut self, dst: &mut [u8], addr: u64, user: bool);
+    /// The `index`-th entry of `map` in iteration order (value descending, ties
+    /// by key; per-CPU values merged as for `map_read`): copies its key and
+    /// value; false past the last entry. Index 0 takes a fresh snapshot.
+    /// `cursor` tells loops apart: each has its own snapshot.
+    fn map_entry(
+        &mut self,
+        map: MapId,
+        cursor: u32,
+        index: u64,
+        key: &mut [u8],
+        value: &mut [u8],
+    ) -> bool {
+        let _ = (map, cursor, index, key, value);
+        false
+    }
+    /// The number of entries in `map`.
+    fn map_len(&mut self, map: MapId) -> u64 {
+        let _ = map;
+        0
+    }
 }
 
 /// What compiled functions receive as their only argument.
@@ -116,10 +136,12 @@ pub(crate) enum HostFn {
     Comm,
     Read,
     ReadStr,
+    MapEntry,
+    MapLen,
 }
 
 impl HostFn {
-    pub(crate) const ALL: [HostFn; 9] = [
+    pub(crate) const ALL: [HostFn; 11] = [
         HostFn::MapRead,
         HostFn::MapWrite,
         HostFn::MapAgg,
@@ -129,6 +151,8 @@ impl HostFn {
         HostFn::Comm,
         HostFn::Read,
         HostFn::ReadStr,
+        HostFn::MapEntry,
+        HostFn::MapLen,
     ];
 
     /// The symbol the trampoline is registered under in the `JITModule`.
@@ -143,6 +167,8 @@ impl HostFn {
             HostFn::Comm => "rtrace_jit_comm",
             HostFn::Read => "rtrace_jit_read",
             HostFn::ReadStr => "rtrace_jit_read_str",
+            HostFn::MapEntry => "rtrace_jit_map_entry",
+            HostFn::MapLen => "rtrace_jit_map_len",
         }
     }
 
@@ -164,12 +190,19 @@ impl HostFn {
             HostFn::Comm => &[Ptr],
             // dst, len, addr, user
             HostFn::Read | HostFn::ReadStr => &[Ptr, U64, U64, U64],
+            // map | cursor << 32, index, key, key_len, value, value_len
+            HostFn::MapEntry => &[U64, U64, Ptr, U64, Ptr, U64],
+            // map
+            HostFn::MapLen => &[U64],
         }
     }
 
     /// Whether the trampoline returns a u64.
     pub(crate) fn returns_value(self) -> bool {
-        matches!(self, HostFn::MapRead | HostFn::Builtin)
+        matches!(
+            self,
+            HostFn::MapRead | HostFn::Builtin | HostFn::MapEntry | HostFn::MapLen
+        )
     }
 
     pub(crate) fn address(self) -> *const u8 {
@@ -183,6 +216,8 @@ impl HostFn {
             HostFn::Comm => comm as *const u8,
             HostFn::Read => read as *const u8,
             HostFn::ReadStr => read_str as *const u8,
+            HostFn::MapEntry => map_entry as *const u8,
+            HostFn::MapLen => map_len as *const u8,
         }
     }
 }
@@ -357,6 +392,41 @@ extern "C" fn read_str(href: *mut HostRef<'_>, dst: *mut u8, len: u64, addr: u64
     dst.fill(0);
     h.call((), |host| host.read_str(dst, addr, user != 0));
     terminate_str(dst);
+}
+
+extern "C" fn map_entry(
+    href: *mut HostRef<'_>,
+    map_and_cursor: u64,
+    index: u64,
+    key_ptr: *mut u8,
+    key_len: u64,
+    value_ptr: *mut u8,
+    value_len: u64,
+) -> u64 {
+    // SAFETY: pointers come from compiled code (see the invariants above); the
+    // key and value buffers are distinct slots.
+    let (h, key, value) = unsafe {
+        (
+            host_ref(href),
+            bytes_mut(key_ptr, key_len),
+            bytes_mut(value_ptr, value_len),
+        )
+    };
+    let (map, cursor) = (map_and_cursor as u32, (map_and_cursor >> 32) as u32);
+    let found = h.call(false, |host| {
+        host.map_entry(map as MapId, cursor, index, key, value)
+    });
+    if !found {
+        key.fill(0);
+        value.fill(0);
+    }
+    found as u64
+}
+
+extern "C" fn map_len(href: *mut HostRef<'_>, map: u64) -> u64 {
+    // SAFETY: `href` comes from compiled code (see the invariants above).
+    let h = unsafe { host_ref(href) };
+    h.call(0, |host| host.map_len(map as MapId))
 }
 
 #[cfg(test)]

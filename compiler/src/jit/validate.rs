@@ -125,6 +125,28 @@ impl Checker<'_> {
                 self.key(*key, key_size)
             }
             Inst::Emit { mem, len } => self.mem(*mem, *len),
+            Inst::MapEntry {
+                map,
+                index,
+                key,
+                value,
+                found,
+                ..
+            } => {
+                self.regs(&[*index, *found])?;
+                let (key_size, value_size) = self.map(*map)?;
+                self.mem(*key, key_size)?;
+                self.mem(*value, value_size)?;
+                if overlap(*key, key_size, *value, value_size) {
+                    return Err("the key and the value buffers overlap".into());
+                }
+                Ok(())
+            }
+            Inst::MapLen { map, dst } => {
+                self.reg(*dst)?;
+                self.map(*map).map(|_| ())
+            }
+            Inst::MapReadCpu { .. } => Err("per-CPU reads exist only in kernel programs".into()),
         }
     }
 

@@ -37,7 +37,7 @@ impl Codegen<'_> {
     }
 
     /// r2 = pointer to the key: the IR's key, or a zeroed scratch key for keyless maps.
-    fn key_arg(&mut self, map: MapId, key: Option<Mem>) -> Result<(), EmitError> {
+    pub(super) fn key_arg(&mut self, map: MapId, key: Option<Mem>) -> Result<(), EmitError> {
         let key_size = self.map(map)?.key_size;
         let off = match key {
             Some(mem) => self.mem(mem, key_size)?,

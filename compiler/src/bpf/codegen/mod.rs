@@ -9,6 +9,7 @@
 //! string instructions, [`maps`] the map helpers and the ring buffer.
 
 mod maps;
+mod percpu;
 mod scalar;
 
 use maps::{is_array, map_spec};
@@ -77,7 +78,8 @@ fn scratch_bytes(module: &Module, func: &Function, live: &Liveness) -> Result<u3
                 Inst::MapRead { map, key, .. }
                 | Inst::MapWrite { map, key, .. }
                 | Inst::MapDelete { map, key }
-                | Inst::MapAgg { map, key, .. } => (*map, key),
+                | Inst::MapAgg { map, key, .. }
+                | Inst::MapReadCpu { map, key, .. } => (*map, key),
                 _ => continue,
             };
             let spec = map_spec(module, map)?;
@@ -478,6 +480,19 @@ impl Codegen<'_> {
             Inst::MapDelete { map, key } => self.map_delete(map, key)?,
             Inst::MapAgg { map, key, op, val } => self.map_agg(map, key, op, val)?,
             Inst::Emit { mem, len } => self.emit_record(mem, len)?,
+            Inst::MapReadCpu {
+                map,
+                key,
+                cpu,
+                dst,
+                found,
+            } => self.map_read_cpu(map, key, cpu, dst, found)?,
+            Inst::MapEntry { .. } | Inst::MapLen { .. } => {
+                return bad(format!(
+                    "{}: map iteration and len() run only in user space",
+                    self.func.name
+                ))
+            }
         }
         Ok(())
     }
