@@ -125,6 +125,14 @@ impl Checker<'_> {
                 self.key(*key, key_size)
             }
             Inst::Emit { mem, len } => self.mem(*mem, *len),
+            Inst::Bswap { dst, src, bits } => {
+                self.regs(&[*dst, *src])?;
+                match bits {
+                    16 | 32 | 64 => Ok(()),
+                    _ => Err(format!("cannot swap the bytes of {bits} bits")),
+                }
+            }
+            Inst::Effect(_) => Err("a kernel-only helper cannot run in user space".into()),
         }
     }
 

@@ -8,6 +8,7 @@
 //! and the location helpers; [`scalar`] selects ALU, memory, context, builtin and
 //! string instructions, [`maps`] the map helpers and the ring buffer.
 
+mod funcs;
 mod maps;
 mod scalar;
 
@@ -478,6 +479,8 @@ impl Codegen<'_> {
             Inst::MapDelete { map, key } => self.map_delete(map, key)?,
             Inst::MapAgg { map, key, op, val } => self.map_agg(map, key, op, val)?,
             Inst::Emit { mem, len } => self.emit_record(mem, len)?,
+            Inst::Bswap { dst, src, bits } => self.bswap(dst, src, bits),
+            Inst::Effect(effect) => self.effect(effect)?,
         }
         Ok(())
     }
