@@ -22,6 +22,7 @@ use rtrace_stdlib::types::Type;
 use std::collections::HashMap;
 
 mod calls;
+mod funcs;
 mod kernel_access;
 mod kernel_macros;
 pub mod kernel_types;
@@ -40,6 +41,8 @@ pub struct Options {
     /// `-c CMD`: the child's pid (the `cpid` builtin) and its program's path.
     pub cpid: Option<i32>,
     pub command: Option<std::path::PathBuf>,
+    /// `--unsafe`: allow `system`, `signal` and `override`.
+    pub allow_unsafe: bool,
 }
 
 impl Default for Options {
@@ -50,6 +53,7 @@ impl Default for Options {
             pid: None,
             cpid: None,
             command: None,
+            allow_unsafe: false,
         }
     }
 }

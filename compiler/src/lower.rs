@@ -170,6 +170,7 @@ fn has_control_flow(e: &TExpr) -> bool {
             PartSrc::Int { value, .. } => has_control_flow(value),
             PartSrc::Mem { addr, .. } => has_control_flow(addr),
             PartSrc::Ctx { .. } => false,
+            PartSrc::Copy { value, .. } => has_control_flow(value),
         }),
         IncDec {
             target: LValue::Map { key, .. },

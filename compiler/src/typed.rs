@@ -167,6 +167,8 @@ pub enum PartSrc {
     Mem { addr: TExpr, len: u32, user: bool },
     /// `len` bytes of the probe context from byte `off` (tracepoint arrays).
     Ctx { off: u32, len: u32 },
+    /// The first `len` bytes of an in-memory value (`pton()` bytes).
+    Copy { value: TExpr, len: u32 },
 }
 
 /// Kernel helpers called for their side effect.

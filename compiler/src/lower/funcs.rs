@@ -4,6 +4,7 @@
 use super::{FnLower, Val};
 use crate::ir::{Effect, Inst, Mem, Operand};
 use crate::typed::{Part, PartSrc, TEffect, TExpr};
+use rtrace_stdlib::types::Type;
 
 impl FnLower<'_> {
     /// A zeroed buffer of `size` bytes with every part written into it.
@@ -37,6 +38,10 @@ impl FnLower<'_> {
                     addr: a,
                     user: *user,
                 });
+            }
+            PartSrc::Copy { value, len } => {
+                let v = self.value(value);
+                self.store_into(dst, &Type::Bytes { len: *len }, v, &value.ty);
             }
             PartSrc::Ctx { off, len } => {
                 let a = self.vreg();
