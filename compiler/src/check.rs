@@ -771,6 +771,9 @@ impl Checker {
                 },
                 span,
             ),
+            FieldKind::Other if !f.c_type.contains("__data_loc") && f.size > 0 => {
+                funcs::ctx_bytes(f.offset, f.size, span)
+            }
             _ => {
                 self.error(
                     Diagnostic::error(

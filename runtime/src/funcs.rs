@@ -33,6 +33,8 @@ mod tests {
     #[test]
     fn cat_reads_or_explains() {
         assert!(cat("/proc/self/status").unwrap().starts_with(b"Name:"));
-        assert!(cat("/nonexistent/x").unwrap_err().contains("/nonexistent/x"));
+        assert!(cat("/nonexistent/x")
+            .unwrap_err()
+            .contains("/nonexistent/x"));
     }
 }

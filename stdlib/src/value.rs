@@ -141,9 +141,7 @@ fn decode_with(ty: &Type, bytes: &[u8], mode: IntMode) -> Value {
         },
         Type::Inet => Value::Str(funcs::format_inet(bytes)),
         Type::MacAddr => Value::Str(funcs::format_mac(field(bytes, 0, 6))),
-        Type::Timestamp(format) => {
-            Value::Str(funcs::format_timestamp(format, read_u64(bytes, 0)))
-        }
+        Type::Timestamp(format) => Value::Str(funcs::format_timestamp(format, read_u64(bytes, 0))),
         Type::Bytes { len } => Value::Str(funcs::format_bytes(field(bytes, 0, *len))),
     }
 }

@@ -48,6 +48,16 @@ const SIGNALS: &[(&str, i64)] = &[
 /// bpf_trace_printk takes at most three arguments.
 const DEBUGF_MAX_ARGS: usize = 3;
 
+/// A tracepoint field that is an array of bytes (`__u8 saddr[4]`): its bytes,
+/// printed as `[1,2,3,4]` and usable by `ntop`.
+pub(super) fn ctx_bytes(off: u32, len: u32, span: Span) -> TExpr {
+    let part = Part {
+        at: 0,
+        src: PartSrc::Ctx { off, len },
+    };
+    texpr(TExprKind::Build(vec![part]), Type::Bytes { len }, span)
+}
+
 /// Signal number of a name like "KILL" or "SIGKILL".
 pub fn signal_number(name: &str) -> Option<i64> {
     let bare = name.strip_prefix("SIG").unwrap_or(name);
@@ -92,11 +102,9 @@ pub fn trace_printk_format(format: &str) -> Result<String, String> {
                 out.push(conv);
             }
             Some(conv @ ('c' | 'p')) => out.push(conv),
-            Some(other) => {
-                return Err(format!(
-                    "debugf() does not support the conversion %{other}: only integers (%d %u %x %c %p)"
-                ))
-            }
+            Some(other) => return Err(format!(
+                "debugf() does not support the conversion %{other}: only integers (%d %u %x %c %p)"
+            )),
             None => return Err("the format ends in the middle of a conversion".into()),
         }
     }
@@ -155,7 +163,9 @@ impl Checker {
             self.error(
                 Diagnostic::error(
                     span,
-                    format!("{name}() can only be used in kernel probes, not in BEGIN, END or interval"),
+                    format!(
+                        "{name}() can only be used in kernel probes, not in BEGIN, END or interval"
+                    ),
                 )
                 .with_label("no probed task here"),
             );
@@ -218,9 +228,6 @@ impl Checker {
 
     /// Where the bytes of an address come from, and how many there are (4 or 16).
     fn address_bytes(&mut self, cx: &mut ProbeCx, e: &Expr) -> Option<(PartSrc, u32)> {
-        if let Some(found) = self.tracepoint_array(cx, e) {
-            return found;
-        }
         match self.kexpr(cx, e)? {
             KExpr::Place(p) => {
                 let size = self.sized(p.ty, e.span)?;
@@ -246,7 +253,9 @@ impl Checker {
     /// An address held in a value: an IPv4 integer, `pton()` bytes or an `Inet`.
     fn address_value(&mut self, v: TExpr) -> Option<(PartSrc, u32)> {
         match v.ty {
-            Type::Bytes { len: len @ (4 | 16) } => Some((PartSrc::Copy { value: v, len }, len)),
+            Type::Bytes {
+                len: len @ (4 | 16),
+            } => Some((PartSrc::Copy { value: v, len }, len)),
             _ if is_int_like(&v.ty) => Some((
                 PartSrc::Int {
                     value: int_view(v),
@@ -270,33 +279,6 @@ impl Checker {
         }
     }
 
-    /// `args->saddr` when the tracepoint field is an array of 4 or 16 bytes
-    /// (outer `None`: not such a field; inner `None`: an error was reported).
-    fn tracepoint_array(&mut self, cx: &mut ProbeCx, e: &Expr) -> Option<Option<(PartSrc, u32)>> {
-        let ExprKind::Field { expr, field, .. } = &e.kind else {
-            return None;
-        };
-        if !matches!(&expr.kind, ExprKind::Ident(n) if n == "args") {
-            return None;
-        }
-        let f = cx.format.as_ref()?.field(field)?;
-        if matches!(f.kind, FieldKind::Int { .. }) {
-            return None;
-        }
-        let (off, size) = (f.offset, f.size);
-        if !matches!(size, 4 | 16) {
-            self.error(
-                Diagnostic::error(
-                    e.span,
-                    format!("ntop() needs 4 or 16 address bytes, `{field}` has {size}"),
-                )
-                .with_label("not an address"),
-            );
-            return Some(None);
-        }
-        Some(Some((PartSrc::Ctx { off, len: size }, size)))
-    }
-
     /// `pton("1.2.3.4")`: the address bytes, computed now.
     fn pton(&mut self, args: &[Expr], span: Span) -> TExpr {
         let Some(text) = args.first().and_then(|a| self.string_literal(a)) else {
@@ -304,8 +286,11 @@ impl Checker {
         };
         let Some(bytes) = parse_address(&text) else {
             self.error(
-                Diagnostic::error(span, format!("pton(): `{text}` is not an IPv4 or IPv6 address"))
-                    .with_label("invalid address"),
+                Diagnostic::error(
+                    span,
+                    format!("pton(): `{text}` is not an IPv4 or IPv6 address"),
+                )
+                .with_label("invalid address"),
             );
             return poison(span);
         };
@@ -393,7 +378,10 @@ impl Checker {
             self.error(
                 Diagnostic::error(
                     v.span,
-                    format!("macaddr() needs a pointer or an array of 6 bytes, found {}", v.ty),
+                    format!(
+                        "macaddr() needs a pointer or an array of 6 bytes, found {}",
+                        v.ty
+                    ),
                 )
                 .with_label("not an address"),
             );
@@ -456,7 +444,9 @@ impl Checker {
         self.error(
             Diagnostic::error(span, msg)
                 .with_label("path() not available here")
-                .with_note("print the file name instead, e.g. str(file->f_path.dentry->d_name.name)"),
+                .with_note(
+                    "print the file name instead, e.g. str(file->f_path.dentry->d_name.name)",
+                ),
         );
         poison(span)
     }
@@ -550,7 +540,9 @@ impl Checker {
             self.error(
                 Diagnostic::error(span, "override() can only be used in kprobes")
                     .with_label("not a kprobe")
-                    .with_note("bpf_override_return changes the return value of a probed kernel function"),
+                    .with_note(
+                        "bpf_override_return changes the return value of a probed kernel function",
+                    ),
             );
             return None;
         }
@@ -585,7 +577,10 @@ impl Checker {
             (Ok(n), Ok(_)) => self.error(
                 Diagnostic::error(
                     span,
-                    format!("debugf: the format wants {n} argument(s) but {} were given", values.len()),
+                    format!(
+                        "debugf: the format wants {n} argument(s) but {} were given",
+                        values.len()
+                    ),
                 )
                 .with_label("in this debugf"),
             ),
