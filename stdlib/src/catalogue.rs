@@ -205,7 +205,9 @@ mod tests {
     fn suggestions() {
         assert_eq!(suggest("prinft", Kind::Function), Some("printf"));
         assert_eq!(suggest("pirnt", Kind::Function), Some("print"));
-        assert_eq!(suggest("cnt", Kind::Function), Some("count"));
+        assert_eq!(suggest("cuont", Kind::Function), Some("count"));
+        // `cat` is one edit from `cnt`, `count` two.
+        assert_eq!(suggest("cnt", Kind::Function), Some("cat"));
         assert_eq!(suggest("zzzzzz", Kind::Function), None);
         assert_eq!(lookup("hist").unwrap().kind, Kind::Aggregation);
     }

@@ -102,9 +102,11 @@ pub fn trace_printk_format(format: &str) -> Result<String, String> {
                 out.push(conv);
             }
             Some(conv @ ('c' | 'p')) => out.push(conv),
-            Some(other) => return Err(format!(
+            Some(other) => {
+                return Err(format!(
                 "debugf() does not support the conversion %{other}: only integers (%d %u %x %c %p)"
-            )),
+            ))
+            }
             None => return Err("the format ends in the middle of a conversion".into()),
         }
     }
