@@ -56,7 +56,7 @@ pub struct Args {
     #[arg(long = "dry-run")]
     pub dry_run: bool,
 
-    /// Allow functions with side effects on the system (accepted for compatibility).
+    /// Allow functions with side effects on the system: system(), signal(), override().
     #[arg(long = "unsafe")]
     pub unsafe_: bool,
 
@@ -111,6 +111,7 @@ impl Args {
                 cpid: child.as_ref().map(|c| c.0),
                 command: child.map(|c| c.1),
                 dry_run: self.dry_run,
+                allow_unsafe: self.unsafe_,
             },
             emit: EmitOptions { start_ns },
         }

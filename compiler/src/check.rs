@@ -24,6 +24,7 @@ use std::collections::HashMap;
 mod c_definitions;
 mod calls;
 mod flow;
+mod funcs;
 mod kernel_access;
 mod kernel_macros;
 pub mod kernel_types;
@@ -46,6 +47,8 @@ pub struct Options {
     /// does not have is compiled against a placeholder (with a warning) instead of
     /// failing, and the program is still verified.
     pub dry_run: bool,
+    /// `--unsafe`: allow `system`, `signal` and `override`.
+    pub allow_unsafe: bool,
 }
 
 impl Default for Options {
@@ -57,6 +60,7 @@ impl Default for Options {
             cpid: None,
             command: None,
             dry_run: false,
+            allow_unsafe: false,
         }
     }
 }
@@ -803,6 +807,9 @@ impl Checker {
                 },
                 span,
             ),
+            FieldKind::Other if !f.c_type.contains("__data_loc") && f.size > 0 => {
+                funcs::ctx_bytes(f.offset, f.size, span)
+            }
             _ => {
                 self.error(
                     Diagnostic::error(

@@ -94,6 +94,16 @@ pub enum EventSpec {
     Time {
         format: String,
     },
+    /// `cat(fmt, …)`: prints the contents of the file the format names.
+    Cat {
+        format: String,
+        args: Vec<Type>,
+    },
+    /// `system(fmt, …)`: runs the formatted command with `sh -c`, output to stdout.
+    System {
+        format: String,
+        args: Vec<Type>,
+    },
 }
 
 /// Where a function runs and therefore what its context is.
@@ -414,6 +424,32 @@ pub enum Inst {
         dst: Mem,
         found: VReg,
     },
+    /// dst = the low `bits` (16, 32 or 64) of src with their bytes reversed,
+    /// zero-extended (`bswap`, `ntohs`, …).
+    Bswap {
+        dst: VReg,
+        src: VReg,
+        bits: u8,
+    },
+    /// A kernel helper called for its side effect (never in user-space blocks).
+    Effect(Effect),
+}
+
+/// Side effects only a kernel probe can have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// `signal(sig)`: bpf_send_signal to the current task.
+    Signal { sig: VReg },
+    /// `override(rc)`: bpf_override_return; `ctx` holds the probe context
+    /// (from `CtxAddr { off: 0 }`).
+    Override { ctx: VReg, rc: VReg },
+    /// `debugf(fmt, …)`: bpf_trace_printk of the NUL-terminated format of
+    /// `len` bytes (NUL included) at `fmt`, with up to three integer arguments.
+    TracePrintk {
+        fmt: Mem,
+        len: u32,
+        args: [Option<VReg>; 3],
+    },
 }
 
 impl Inst {
@@ -432,7 +468,8 @@ impl Inst {
             | Inst::CtxAddr { dst, .. }
             | Inst::Builtin { dst, .. }
             | Inst::StrEq { dst, .. }
-            | Inst::MapLen { dst, .. } => Some(dst),
+            | Inst::MapLen { dst, .. }
+            | Inst::Bswap { dst, .. } => Some(dst),
             Inst::MapEntry { found, .. } | Inst::MapReadCpu { found, .. } => Some(found),
             Inst::MapRead { found, .. } => found,
             Inst::Store { .. }
@@ -444,7 +481,8 @@ impl Inst {
             | Inst::MapWrite { .. }
             | Inst::MapAgg { .. }
             | Inst::MapDelete { .. }
-            | Inst::Emit { .. } => None,
+            | Inst::Emit { .. }
+            | Inst::Effect(_) => None,
         }
     }
 
@@ -460,7 +498,16 @@ impl Inst {
             Inst::Mov { src, .. }
             | Inst::Neg { src, .. }
             | Inst::Not { src, .. }
-            | Inst::Ext { src, .. } => visit(src),
+            | Inst::Ext { src, .. }
+            | Inst::Bswap { src, .. } => visit(src),
+            Inst::Effect(Effect::Signal { sig }) => visit(sig),
+            Inst::Effect(Effect::Override { ctx, rc }) => {
+                visit(ctx);
+                visit(rc);
+            }
+            Inst::Effect(Effect::TracePrintk { args, .. }) => {
+                args.iter().flatten().for_each(|&a| visit(a))
+            }
             Inst::Bin { a, b, .. } | Inst::Cmp { a, b, .. } => {
                 visit(a);
                 operand(b, &mut visit);

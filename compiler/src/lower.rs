@@ -19,6 +19,7 @@ use rtrace_stdlib::types::{round8, tuple_layout, Type, HIST_BUCKETS};
 
 mod flow;
 pub use flow::possible_cpus;
+mod funcs;
 
 /// Maximum entries of a keyed map (bpftrace's `BPFTRACE_MAP_KEYS_MAX` default).
 pub const MAP_KEYS_MAX: u32 = 4096;
@@ -168,6 +169,13 @@ fn has_control_flow(e: &TExpr) -> bool {
         Cast { expr, .. } | TupleField { expr, .. } => has_control_flow(expr),
         ReadStr { addr, .. } | Deref { addr, .. } => has_control_flow(addr),
         Tuple(xs) => xs.iter().any(has_control_flow),
+        Bswap { expr, .. } => has_control_flow(expr),
+        Build(parts) => parts.iter().any(|p| match &p.src {
+            PartSrc::Int { value, .. } => has_control_flow(value),
+            PartSrc::Mem { addr, .. } => has_control_flow(addr),
+            PartSrc::Ctx { .. } => false,
+            PartSrc::Copy { value, .. } => has_control_flow(value),
+        }),
         IncDec {
             target: LValue::Map { key, .. },
             ..
@@ -360,6 +368,7 @@ impl<'a> FnLower<'a> {
                 to,
                 body,
             } => self.for_range(*var, from, to, body),
+            TStmt::Effect(effect) => self.effect(effect),
         }
     }
 
@@ -606,7 +615,7 @@ impl<'a> FnLower<'a> {
                 let (soffs, _) = tuple_layout(st);
                 for i in 0..dt.len() {
                     let field = match &st[i] {
-                        Type::Str { .. } | Type::Tuple(_) => Val::Mem(src.offset(soffs[i])),
+                        t if t.in_memory() => Val::Mem(src.offset(soffs[i])),
                         _ => Val::Scalar(self.load64(src.offset(soffs[i]))),
                     };
                     self.store_into(dst.offset(doffs[i]), &dt[i], field, &st[i]);
@@ -692,7 +701,7 @@ impl<'a> FnLower<'a> {
             Var(id) => {
                 let mem = self.vars[*id as usize];
                 match &self.var_types[*id as usize] {
-                    Type::Str { .. } | Type::Tuple(_) => Val::Mem(mem),
+                    t if t.in_memory() => Val::Mem(mem),
                     _ => scalar(self.load64(mem)),
                 }
             }
@@ -827,7 +836,7 @@ impl<'a> FnLower<'a> {
                 let (offs, _) = tuple_layout(fields);
                 let field = m.offset(offs[*index as usize]);
                 match &fields[*index as usize] {
-                    Type::Str { .. } | Type::Tuple(_) => Val::Mem(field),
+                    t if t.in_memory() => Val::Mem(field),
                     _ => scalar(self.load64(field)),
                 }
             }
@@ -883,6 +892,8 @@ impl<'a> FnLower<'a> {
             } => scalar(self.inc_dec(target, *increment, *prefix, &e.ty)),
             HasKey { map, key } => scalar(self.has_key(*map, key.as_deref())),
             MapLen(map) => scalar(self.map_len(*map)),
+            Build(parts) => self.build(parts, e.ty.size()),
+            Bswap { expr, bits } => self.bswap(expr, *bits),
         }
     }
 
@@ -926,7 +937,7 @@ impl<'a> FnLower<'a> {
                 let count = self.load64(dst.offset(8));
                 Val::Scalar(self.bin(ir::BinOp::SDiv, total, Operand::Reg(count)))
             }
-            Type::Str { .. } | Type::Tuple(_) => Val::Mem(dst),
+            t if t.in_memory() => Val::Mem(dst),
             _ => {
                 let _ = ty;
                 Val::Scalar(self.load64(dst))
@@ -980,7 +991,7 @@ impl<'a> FnLower<'a> {
         }
         self.cur = join;
         match ty {
-            Type::Str { .. } | Type::Tuple(_) => Val::Mem(result),
+            t if t.in_memory() => Val::Mem(result),
             _ => Val::Scalar(self.load64(result)),
         }
     }

@@ -152,6 +152,44 @@ pub enum TExprKind {
     },
     /// `len(@m)`: the number of entries (user space only).
     MapLen(MapId),
+    /// A value of fixed byte layout (`ntop`, `macaddr`, `pton`): a zeroed
+    /// buffer of `ty.size()` bytes into which each part is written in turn.
+    Build(Vec<Part>),
+    /// The low `bits` (16, 32, 64) of an integer with their bytes reversed.
+    Bswap {
+        expr: Box<TExpr>,
+        bits: u8,
+    },
+}
+
+/// One piece of a [`TExprKind::Build`] value, written at byte `at`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Part {
+    pub at: u32,
+    pub src: PartSrc,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PartSrc {
+    /// The low `size` bytes of an integer (little endian, as in memory).
+    Int { value: TExpr, size: u8 },
+    /// `len` bytes of kernel or user memory at `addr` (zero if the read faults).
+    Mem { addr: TExpr, len: u32, user: bool },
+    /// `len` bytes of the probe context from byte `off` (tracepoint arrays).
+    Ctx { off: u32, len: u32 },
+    /// The first `len` bytes of an in-memory value (`pton()` bytes).
+    Copy { value: TExpr, len: u32 },
+}
+
+/// Kernel helpers called for their side effect.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TEffect {
+    /// `signal(sig)`
+    Signal(TExpr),
+    /// `override(rc)`
+    Override(TExpr),
+    /// `debugf(fmt, …)`: the format as bpf_trace_printk wants it, up to 3 integers.
+    Debugf { format: Vec<u8>, args: Vec<TExpr> },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -228,4 +266,5 @@ pub enum TStmt {
         to: TExpr,
         body: Vec<TStmt>,
     },
+    Effect(TEffect),
 }

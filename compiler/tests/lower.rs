@@ -230,6 +230,20 @@ fn effects(module: &Module, inst: &Inst) -> Result<Effects, String> {
             e.def = Some(*dst);
             e.uses.push(*src);
         }
+        Inst::Bswap { dst, src, bits } => {
+            if ![16, 32, 64].contains(bits) {
+                return Err(format!("Bswap of {bits} bits"));
+            }
+            e.def = Some(*dst);
+            e.uses.push(*src);
+        }
+        Inst::Effect(effect) => {
+            inst.for_each_use(|r| e.uses.push(r));
+            if let rtrace_compiler::ir::Effect::TracePrintk { fmt, len, .. } = effect {
+                e.touches.push((*fmt, *len));
+                e.must_be_init.push((*fmt, *len));
+            }
+        }
         Inst::Ext { dst, src, bits, .. } => {
             if ![8, 16, 32].contains(bits) {
                 return Err(format!("Ext to {bits} bits"));

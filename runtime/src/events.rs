@@ -146,6 +146,32 @@ impl EventSink {
                 let code = value::read_u64(args, 0) as i64;
                 Flow::Exit(code as i32)
             }
+            EventSpec::Cat {
+                format,
+                args: types,
+            } => {
+                let path = self.render_printf(id as usize, format, types, args, &resolver);
+                match crate::funcs::cat(&path) {
+                    Ok(bytes) => self.write_text_event("cat", &String::from_utf8_lossy(&bytes))?,
+                    Err(msg) => eprintln!("{msg}"),
+                }
+                Flow::Continue
+            }
+            EventSpec::System {
+                format,
+                args: types,
+            } => {
+                let command = self.render_printf(id as usize, format, types, args, &resolver);
+                // Our own output first, so the command's lines come after it.
+                self.out.flush()?;
+                match crate::funcs::system(&command) {
+                    Ok(bytes) => {
+                        self.write_text_event("system", &String::from_utf8_lossy(&bytes))?
+                    }
+                    Err(e) => eprintln!("system: cannot run `{command}`: {e}"),
+                }
+                Flow::Continue
+            }
         };
         self.out.flush()?;
         Ok(flow)

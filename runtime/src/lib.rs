@@ -1,6 +1,7 @@
 //! rtrace runtime: load and attach compiled scripts, run the event loop, print.
 pub mod attach;
 pub mod events;
+pub mod funcs;
 pub mod host;
 pub mod iterate;
 pub mod loader;

@@ -52,6 +52,13 @@ const fn func(name: &'static str, min: usize, max: usize, doc: &'static str) -> 
     }
 }
 
+const fn kernel_func(name: &'static str, min: usize, max: usize, doc: &'static str) -> Entry {
+    Entry {
+        allowed: KernelOnly,
+        ..func(name, min, max, doc)
+    }
+}
+
 const fn agg(name: &'static str, min: usize, max: usize, doc: &'static str) -> Entry {
     Entry {
         name,
@@ -100,6 +107,48 @@ pub const ENTRIES: &[Entry] = &[
     agg("lhist", 4, 4, "linear histogram (value, min, max, step)"),
     func("has_key", 2, 2, "whether a map has an entry for a key"),
     func("len", 1, 1, "number of entries of a map"),
+    func("ntop", 1, 2, "IP address as text: ntop([family,] addr)"),
+    func("pton", 1, 1, "address bytes of a constant IPv4/IPv6 string"),
+    func("ntohs", 1, 1, "16-bit network to host byte order"),
+    func("ntohl", 1, 1, "32-bit network to host byte order"),
+    func("htons", 1, 1, "16-bit host to network byte order"),
+    func("htonl", 1, 1, "32-bit host to network byte order"),
+    func(
+        "bswap",
+        1,
+        1,
+        "reverse the bytes of an integer (by its width)",
+    ),
+    func("macaddr", 1, 1, "MAC address of 6 bytes at a pointer"),
+    func("cat", 1, 64, "print a file's contents: cat(fmt, ...)"),
+    func(
+        "system",
+        1,
+        64,
+        "run a shell command (--unsafe): system(fmt, ...)",
+    ),
+    kernel_func(
+        "signal",
+        1,
+        1,
+        "send a signal to the current task (--unsafe)",
+    ),
+    kernel_func(
+        "override",
+        1,
+        1,
+        "override a kprobe's return value (--unsafe)",
+    ),
+    func(
+        "strftime",
+        2,
+        2,
+        "format nanoseconds as local time: strftime(fmt, ns)",
+    ),
+    func("cgroupid", 1, 1, "cgroup v2 id of a constant cgroup path"),
+    kernel_func("path", 1, 1, "full path of a struct path * (fentry only)"),
+    kernel_func("debugf", 1, 4, "bpf_trace_printk to the trace pipe"),
+    func("unwatch", 1, 1, "remove a watchpoint (not supported)"),
 ];
 
 /// Look an entry up by name (`arg0`..`arg9` are variables handled by the checker).
@@ -158,7 +207,9 @@ mod tests {
     fn suggestions() {
         assert_eq!(suggest("prinft", Kind::Function), Some("printf"));
         assert_eq!(suggest("pirnt", Kind::Function), Some("print"));
-        assert_eq!(suggest("cnt", Kind::Function), Some("count"));
+        assert_eq!(suggest("cuont", Kind::Function), Some("count"));
+        // `cat` is one edit from `cnt`, `count` two.
+        assert_eq!(suggest("cnt", Kind::Function), Some("cat"));
         assert_eq!(suggest("zzzzzz", Kind::Function), None);
         assert_eq!(lookup("hist").unwrap().kind, Kind::Aggregation);
     }

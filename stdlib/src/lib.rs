@@ -3,6 +3,7 @@
 
 pub mod buckets;
 pub mod catalogue;
+pub mod funcs;
 pub mod merge;
 pub mod output;
 pub mod printf;

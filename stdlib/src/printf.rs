@@ -106,7 +106,17 @@ impl Conversion {
         let address = matches!(ty, Type::Int { .. } | Type::Ksym | Type::Usym);
         match self.kind {
             ConvKind::Str => {
-                address || matches!(ty, Type::Str { .. } | Type::Probe | Type::Tuple(_))
+                address
+                    || matches!(
+                        ty,
+                        Type::Str { .. }
+                            | Type::Probe
+                            | Type::Tuple(_)
+                            | Type::Inet
+                            | Type::MacAddr
+                            | Type::Timestamp(_)
+                            | Type::Bytes { .. }
+                    )
             }
             _ => address,
         }

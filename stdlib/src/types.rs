@@ -65,6 +65,17 @@ pub enum Type {
         max: i64,
         step: i64,
     },
+    /// `ntop(addr)`: [`INET_FAMILY`] (u64 address family) then 16 address bytes,
+    /// printed as an IPv4 or IPv6 address.
+    Inet,
+    /// `macaddr(p)`: 6 bytes in a u64, printed as `AA:BB:CC:DD:EE:FF`.
+    MacAddr,
+    /// `strftime(fmt, nsecs)`: monotonic nanoseconds printed as local time with `fmt`.
+    Timestamp(Arc<str>),
+    /// A constant byte array (`pton("1.2.3.4")`), printed as `[1,2,3,4]`.
+    Bytes {
+        len: u32,
+    },
 }
 
 /// A kernel enum type, with what printing needs.
@@ -102,6 +113,13 @@ pub const MINMAX_VALUE: u32 = 0;
 /// Offset of the "has been set" flag in `Min`/`Max` values.
 pub const MINMAX_VALID: u32 = 8;
 
+/// Offset of the address family in `Inet` values.
+pub const INET_FAMILY: u32 = 0;
+/// Offset of the address bytes (network order, 4 or 16) in `Inet` values.
+pub const INET_ADDR: u32 = 8;
+/// Size of an `Inet` value.
+pub const INET_SIZE: u32 = 24;
+
 /// Number of hist() buckets: the negative bucket, [0], then [2^k, 2^(k+1)) for k in 0..64.
 pub const HIST_BUCKETS: u32 = 66;
 
@@ -129,6 +147,14 @@ impl Type {
 
     pub fn is_str(&self) -> bool {
         matches!(self, Type::Str { .. })
+    }
+
+    /// Values that live in memory (stack slots) rather than in one register.
+    pub fn in_memory(&self) -> bool {
+        matches!(
+            self,
+            Type::Str { .. } | Type::Tuple(_) | Type::Inet | Type::Bytes { .. }
+        )
     }
 
     /// True for the types produced by aggregation functions (map value only).
@@ -160,7 +186,11 @@ impl Type {
             | Type::Usym
             | Type::Probe
             | Type::Ptr { .. }
-            | Type::Enum(_) => 8,
+            | Type::Enum(_)
+            | Type::MacAddr
+            | Type::Timestamp(_) => 8,
+            Type::Inet => INET_SIZE,
+            Type::Bytes { len } => *len,
             Type::Str { len } => *len,
             Type::Tuple(fields) => tuple_layout(fields).1,
             Type::Count | Type::Hist | Type::Lhist { .. } => 8,
@@ -217,6 +247,10 @@ impl fmt::Display for Type {
             Type::Stats => write!(f, "stats"),
             Type::Hist => write!(f, "hist"),
             Type::Lhist { .. } => write!(f, "lhist"),
+            Type::Inet => write!(f, "inet"),
+            Type::MacAddr => write!(f, "macaddr"),
+            Type::Timestamp(_) => write!(f, "timestamp"),
+            Type::Bytes { len } => write!(f, "uint8[{len}]"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Decoded values: the bytes of a key, value, tuple or event argument turned into
 //! something printable, following the layout rule in [`crate::types`].
 
+use crate::funcs;
 use crate::types::{tuple_layout, Type, AGG_COUNT, AGG_TOTAL, MINMAX_VALID, MINMAX_VALUE};
 
 /// A value read back from the kernel (or from JIT code), ready to be printed.
@@ -138,6 +139,10 @@ fn decode_with(ty: &Type, bytes: &[u8], mode: IntMode) -> Value {
             value: read_i64(bytes, MINMAX_VALUE),
             valid: read_u64(bytes, MINMAX_VALID) != 0,
         },
+        Type::Inet => Value::Str(funcs::format_inet(bytes)),
+        Type::MacAddr => Value::Str(funcs::format_mac(field(bytes, 0, 6))),
+        Type::Timestamp(format) => Value::Str(funcs::format_timestamp(format, read_u64(bytes, 0))),
+        Type::Bytes { len } => Value::Str(funcs::format_bytes(field(bytes, 0, *len))),
     }
 }
 

@@ -85,6 +85,9 @@ pub mod helper {
     pub const PROBE_READ_KERNEL_STR: i32 = 115;
     pub const RINGBUF_OUTPUT: i32 = 130;
     pub const MAP_LOOKUP_PERCPU_ELEM: i32 = 195;
+    pub const TRACE_PRINTK: i32 = 6;
+    pub const OVERRIDE_RETURN: i32 = 58;
+    pub const SEND_SIGNAL: i32 = 109;
 }
 
 /// The name of a helper we call, for the disassembler.
@@ -108,6 +111,9 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         PROBE_READ_KERNEL_STR => "bpf_probe_read_kernel_str",
         RINGBUF_OUTPUT => "bpf_ringbuf_output",
         MAP_LOOKUP_PERCPU_ELEM => "bpf_map_lookup_percpu_elem",
+        TRACE_PRINTK => "bpf_trace_printk",
+        OVERRIDE_RETURN => "bpf_override_return",
+        SEND_SIGNAL => "bpf_send_signal",
         _ => return None,
     })
 }
@@ -422,6 +428,18 @@ pub fn movsx64(dst: Reg, src: Reg, bits: u8) -> Insn {
 }
 
 /// `dst = -dst` on 64 bits.
+/// `dst = be16/be32/be64(dst)`: on a little-endian machine, reverse the low
+/// `bits` bits' bytes and zero the rest.
+pub fn bswap(dst: Reg, bits: u8) -> Insn {
+    Insn {
+        code: CLASS_ALU | SRC_X | OP_END,
+        dst,
+        src: 0,
+        off: 0,
+        imm: i32::from(bits),
+    }
+}
+
 pub fn neg64(dst: Reg) -> Insn {
     Insn {
         code: CLASS_ALU64 | SRC_K | OP_NEG,

@@ -93,6 +93,9 @@ impl Checker {
         span: Span,
     ) -> Option<TStmt> {
         let entry = catalogue::lookup(name)?;
+        if let Some(stmt) = self.funcs_statement(cx, entry, args, span) {
+            return Some(stmt);
+        }
         if !matches!(
             name,
             "printf" | "print" | "clear" | "zero" | "delete" | "exit" | "time"
@@ -307,6 +310,9 @@ impl Checker {
             Kind::Function => {}
         }
         self.arity(entry, args, span);
+        if let Some(value) = self.funcs_value_call(cx, name, args, span) {
+            return value;
+        }
         match name {
             "str" => self.str_call(cx, args, span),
             "has_key" => self.has_key_call(cx, args, span),

@@ -24,12 +24,12 @@ const MAX_CHAR_ARRAY_STRING: u32 = 200;
 /// Kernel memory of a known type, not read yet.
 pub(super) struct Place {
     /// The address (an integer or pointer expression).
-    addr: TExpr,
-    ty: Handle,
+    pub(super) addr: TExpr,
+    pub(super) ty: Handle,
     /// User memory (probe_read_user) rather than kernel memory.
-    user: bool,
+    pub(super) user: bool,
     /// For a bitfield: its first bit within the byte at `addr`, and its width.
-    bitfield: Option<(u8, u8)>,
+    pub(super) bitfield: Option<(u8, u8)>,
 }
 
 /// An expression as memory or as a value.
@@ -187,7 +187,7 @@ impl Checker {
     // ---- reading memory ----
 
     /// Read the value a place holds.
-    fn load(&mut self, p: Place, span: Span) -> Option<TExpr> {
+    pub(super) fn load(&mut self, p: Place, span: Span) -> Option<TExpr> {
         match self.kernel.view(p.ty) {
             KType::Int { size, signed, .. } => self.load_int(p, size, signed, span),
             KType::Enum { id, size, signed } => {
@@ -930,7 +930,7 @@ impl Checker {
         }
     }
 
-    fn sized(&mut self, h: Handle, span: Span) -> Option<u64> {
+    pub(super) fn sized(&mut self, h: Handle, span: Span) -> Option<u64> {
         match self.kernel.size_of(h) {
             Some(n) => Some(n),
             None => {

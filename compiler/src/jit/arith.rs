@@ -142,6 +142,18 @@ pub(crate) fn extend(b: &mut FunctionBuilder, v: Value, bits: u8, signed: bool) 
     widen(b, truncated, signed)
 }
 
+/// The low `bits` (16, 32, 64) of `v` with their bytes reversed, zero-extended.
+pub(crate) fn byte_swap(b: &mut FunctionBuilder, v: Value, bits: u8) -> Value {
+    let narrow = match bits {
+        16 => I16,
+        32 => I32,
+        _ => return b.ins().bswap(v),
+    };
+    let truncated = b.ins().ireduce(narrow, v);
+    let swapped = b.ins().bswap(truncated);
+    widen(b, swapped, false)
+}
+
 /// Sign- or zero-extend a narrow value to 64 bits.
 pub(crate) fn widen(b: &mut FunctionBuilder, v: Value, signed: bool) -> Value {
     if b.func.dfg.value_type(v) == I64 {

@@ -203,6 +203,13 @@ impl Translator<'_, '_> {
                 let v = arith::extend(&mut self.b, x, *bits, *signed);
                 self.set(*dst, v);
             }
+            Inst::Bswap { dst, src, bits } => {
+                let x = self.get(*src);
+                let v = arith::byte_swap(&mut self.b, x, *bits);
+                self.set(*dst, v);
+            }
+            // `validate` rejects kernel-only effects before translation.
+            Inst::Effect(_) => {}
             Inst::Load {
                 dst,
                 mem,

@@ -147,6 +147,14 @@ impl Checker<'_> {
                 self.map(*map).map(|_| ())
             }
             Inst::MapReadCpu { .. } => Err("per-CPU reads exist only in kernel programs".into()),
+            Inst::Bswap { dst, src, bits } => {
+                self.regs(&[*dst, *src])?;
+                match bits {
+                    16 | 32 | 64 => Ok(()),
+                    _ => Err(format!("cannot swap the bytes of {bits} bits")),
+                }
+            }
+            Inst::Effect(_) => Err("a kernel-only helper cannot run in user space".into()),
         }
     }
 

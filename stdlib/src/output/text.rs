@@ -67,13 +67,13 @@ pub fn print_map_text(map: &RawMap, top: u64, div: u64, resolver: &dyn Resolver)
             Data::Scalar(value) => {
                 out.push_str(": ");
                 out.push_str(&scalar_text(value, div, resolver));
-                if !matches!(map.value_type, Type::Ksym | Type::Usym) {
+                if !matches!(map.value_type, Type::Ksym | Type::Usym | Type::Inet) {
                     out.push('\n');
                 }
             }
         }
     }
-    if !entries.is_empty() && matches!(map.value_type, Type::Ksym | Type::Usym) {
+    if !entries.is_empty() && matches!(map.value_type, Type::Ksym | Type::Usym | Type::Inet) {
         out.push('\n');
     }
     if blank_after {

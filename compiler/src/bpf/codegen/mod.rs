@@ -8,6 +8,7 @@
 //! and the location helpers; [`scalar`] selects ALU, memory, context, builtin and
 //! string instructions, [`maps`] the map helpers and the ring buffer.
 
+mod funcs;
 mod maps;
 mod percpu;
 mod scalar;
@@ -493,6 +494,8 @@ impl Codegen<'_> {
                     self.func.name
                 ))
             }
+            Inst::Bswap { dst, src, bits } => self.bswap(dst, src, bits),
+            Inst::Effect(effect) => self.effect(effect)?,
         }
         Ok(())
     }
