@@ -102,7 +102,11 @@ impl Conversion {
         let address = matches!(ty, Type::Int { .. } | Type::Ksym | Type::Usym);
         match self.kind {
             ConvKind::Str => {
-                address || matches!(ty, Type::Str { .. } | Type::Probe | Type::Tuple(_))
+                address
+                    || matches!(
+                        ty,
+                        Type::Str { .. } | Type::Probe | Type::Tuple(_) | Type::Stack(_)
+                    )
             }
             _ => address,
         }
@@ -368,7 +372,7 @@ fn int_bits(value: &Value) -> Option<u64> {
         Value::UInt(u) | Value::Ksym(u) | Value::Usym(u) | Value::Probe(u) | Value::Count(u) => {
             Some(*u)
         }
-        Value::Str(_) | Value::Tuple(_) | Value::None => None,
+        Value::Str(_) | Value::Tuple(_) | Value::None | Value::Stack(_) => None,
         Value::Sum { total, .. } => Some(*total as u64),
         Value::Min { value, .. } | Value::Max { value, .. } => Some(*value as u64),
         Value::Avg { total, count } => Some(Value::average(*total, *count) as u64),

@@ -11,6 +11,7 @@
 //! Because every field starts 8-aligned and ints fill their 8 bytes, the only padding
 //! in a record is after strings, which is what the compiler must zero in map keys.
 
+use crate::stacks::StackType;
 use std::fmt;
 use std::sync::Arc;
 
@@ -65,6 +66,8 @@ pub enum Type {
         max: i64,
         step: i64,
     },
+    /// `kstack` / `ustack` (layout in [`crate::stacks`]).
+    Stack(StackType),
 }
 
 /// A kernel enum type, with what printing needs.
@@ -165,6 +168,7 @@ impl Type {
             Type::Tuple(fields) => tuple_layout(fields).1,
             Type::Count | Type::Hist | Type::Lhist { .. } => 8,
             Type::Sum | Type::Min | Type::Max | Type::Avg | Type::Stats => 16,
+            Type::Stack(st) => st.size(),
         }
     }
 }
@@ -217,6 +221,7 @@ impl fmt::Display for Type {
             Type::Stats => write!(f, "stats"),
             Type::Hist => write!(f, "hist"),
             Type::Lhist { .. } => write!(f, "lhist"),
+            Type::Stack(st) => write!(f, "{st}"),
         }
     }
 }

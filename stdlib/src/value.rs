@@ -1,6 +1,7 @@
 //! Decoded values: the bytes of a key, value, tuple or event argument turned into
 //! something printable, following the layout rule in [`crate::types`].
 
+use crate::stacks::StackValue;
 use crate::types::{tuple_layout, Type, AGG_COUNT, AGG_TOTAL, MINMAX_VALID, MINMAX_VALUE};
 
 /// A value read back from the kernel (or from JIT code), ready to be printed.
@@ -48,6 +49,8 @@ pub enum Value {
         total: i64,
         count: u64,
     },
+    /// `kstack` / `ustack`: printed as its frames.
+    Stack(StackValue),
 }
 
 impl Value {
@@ -138,6 +141,7 @@ fn decode_with(ty: &Type, bytes: &[u8], mode: IntMode) -> Value {
             value: read_i64(bytes, MINMAX_VALUE),
             valid: read_u64(bytes, MINMAX_VALID) != 0,
         },
+        Type::Stack(st) => Value::Stack(StackValue::decode(*st, bytes)),
     }
 }
 
