@@ -25,6 +25,7 @@ mod calls;
 mod kernel_access;
 mod kernel_macros;
 pub mod kernel_types;
+mod stacks;
 mod storage;
 
 /// Settings that change how a script is checked.
@@ -71,6 +72,7 @@ pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec
         report: false,
         remembered_vars: HashMap::new(),
         kernel: KernelTypes::new(),
+        stack_maps: Vec::new(),
     };
     // Pass 1 learns map and variable types; pass 2 reports and builds.
     checker.check_all(program, &targets);
@@ -88,6 +90,7 @@ pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec
         events: checker.events,
         probes,
         probe_names: checker.probe_names,
+        stack_maps: checker.stack_maps,
     })
 }
 
@@ -171,6 +174,8 @@ struct Checker {
     remembered_vars: HashMap<(usize, usize, String), Type>,
     /// Kernel types (BTF), shared by both passes so type handles agree.
     kernel: KernelTypes,
+    /// Stack maps used so far: (user, depth).
+    stack_maps: Vec<(bool, u32)>,
 }
 
 /// What the checker knows while inside one probe body.
@@ -638,6 +643,7 @@ impl Checker {
             "curtask" => (b(Builtin::CurTask), self.curtask_type()),
             "comm" => (TExprKind::Comm, Type::Str { len: 16 }),
             "probe" => (TExprKind::ProbeId(cx.probe_id), Type::Probe),
+            "kstack" | "ustack" => return self.stack_builtin(cx, name, &[], span),
             "retval" | "func" => {
                 let read = probe_context::register_builtin(cx.target, name, span);
                 return self.context_builtin(read);

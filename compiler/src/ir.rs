@@ -62,6 +62,8 @@ pub enum MapKind {
     Array,
     /// The BPF ring buffer that carries `Emit` records (`max_entries` = bytes).
     RingBuf,
+    /// `BPF_MAP_TYPE_STACK_TRACE`: u32 stack id → `value_size / 8` u64 addresses.
+    StackTrace,
 }
 
 /// What user space does with an emitted record. The record starts with the event
@@ -94,6 +96,10 @@ pub enum EventSpec {
     Time {
         format: String,
     },
+    /// A process took its first user stack: user space reads its memory map
+    /// and symbol tables now, so its stacks still resolve after it exits.
+    /// args is `[U64]` (the pid).
+    UserStackPid,
 }
 
 /// Where a function runs and therefore what its context is.
@@ -387,6 +393,13 @@ pub enum Inst {
         mem: Mem,
         len: u32,
     },
+    /// dst = `bpf_get_stackid(ctx, map, flags)`: the id of the current kernel
+    /// (or, with `user`, user) stack in the stack map `map`; negative on error.
+    StackId {
+        dst: VReg,
+        map: MapId,
+        user: bool,
+    },
 }
 
 impl Inst {
@@ -404,7 +417,8 @@ impl Inst {
             | Inst::CtxLoad { dst, .. }
             | Inst::CtxAddr { dst, .. }
             | Inst::Builtin { dst, .. }
-            | Inst::StrEq { dst, .. } => Some(dst),
+            | Inst::StrEq { dst, .. }
+            | Inst::StackId { dst, .. } => Some(dst),
             Inst::MapRead { found, .. } => found,
             Inst::Store { .. }
             | Inst::Zero { .. }
@@ -450,7 +464,8 @@ impl Inst {
             | Inst::MapRead { .. }
             | Inst::MapWrite { .. }
             | Inst::MapDelete { .. }
-            | Inst::Emit { .. } => {}
+            | Inst::Emit { .. }
+            | Inst::StackId { .. } => {}
         }
     }
 }

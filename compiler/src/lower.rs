@@ -15,7 +15,11 @@ use crate::ir::{
 };
 use crate::probes::Target;
 use crate::typed::*;
+use rtrace_stdlib::stacks::StackType;
 use rtrace_stdlib::types::{round8, tuple_layout, Type, HIST_BUCKETS};
+
+mod stacks;
+pub use stacks::USER_PIDS_MAP;
 
 /// Maximum entries of a keyed map (bpftrace's `BPFTRACE_MAP_KEYS_MAX` default).
 pub const MAP_KEYS_MAX: u32 = 4096;
@@ -26,6 +30,7 @@ pub const RINGBUF_BYTES: u32 = 1 << 20;
 /// lost-events counter and the ring buffer are the last two maps.
 pub fn lower(program: &TypedProgram) -> ir::Module {
     let mut maps: Vec<MapSpec> = program.maps.iter().map(map_spec).collect();
+    maps.extend(stacks::stack_map_specs(&program.stack_maps));
     maps.push(MapSpec {
         name: LOST_EVENTS_MAP.to_string(),
         kind: MapKind::PerCpuArray,
@@ -155,6 +160,11 @@ fn has_control_flow(e: &TExpr) -> bool {
     use TExprKind::*;
     match &e.kind {
         LogAnd(..) | LogOr(..) | Ternary { .. } => true,
+        // A user stack announces a new process behind a branch.
+        Stack {
+            pid_event: Some(_),
+            ..
+        } => true,
         MapValue { key, .. } => key.as_deref().is_some_and(has_control_flow),
         Binary { lhs, rhs, .. } | Cmp { lhs, rhs, .. } | StrEq { lhs, rhs, .. } => {
             has_control_flow(lhs) || has_control_flow(rhs)
@@ -598,7 +608,7 @@ impl<'a> FnLower<'a> {
                 let (soffs, _) = tuple_layout(st);
                 for i in 0..dt.len() {
                     let field = match &st[i] {
-                        Type::Str { .. } | Type::Tuple(_) => Val::Mem(src.offset(soffs[i])),
+                        Type::Str { .. } | Type::Tuple(_) | Type::Stack(StackType { user: true, .. }) => Val::Mem(src.offset(soffs[i])),
                         _ => Val::Scalar(self.load64(src.offset(soffs[i]))),
                     };
                     self.store_into(dst.offset(doffs[i]), &dt[i], field, &st[i]);
@@ -684,7 +694,7 @@ impl<'a> FnLower<'a> {
             Var(id) => {
                 let mem = self.vars[*id as usize];
                 match &self.var_types[*id as usize] {
-                    Type::Str { .. } | Type::Tuple(_) => Val::Mem(mem),
+                    Type::Str { .. } | Type::Tuple(_) | Type::Stack(StackType { user: true, .. }) => Val::Mem(mem),
                     _ => scalar(self.load64(mem)),
                 }
             }
@@ -819,7 +829,7 @@ impl<'a> FnLower<'a> {
                 let (offs, _) = tuple_layout(fields);
                 let field = m.offset(offs[*index as usize]);
                 match &fields[*index as usize] {
-                    Type::Str { .. } | Type::Tuple(_) => Val::Mem(field),
+                    Type::Str { .. } | Type::Tuple(_) | Type::Stack(StackType { user: true, .. }) => Val::Mem(field),
                     _ => scalar(self.load64(field)),
                 }
             }
@@ -873,6 +883,11 @@ impl<'a> FnLower<'a> {
                 increment,
                 prefix,
             } => scalar(self.inc_dec(target, *increment, *prefix, &e.ty)),
+            Stack {
+                user,
+                limit,
+                pid_event,
+            } => self.stack(*user, *limit, *pid_event),
         }
     }
 
@@ -913,7 +928,7 @@ impl<'a> FnLower<'a> {
                 let count = self.load64(dst.offset(8));
                 Val::Scalar(self.bin(ir::BinOp::SDiv, total, Operand::Reg(count)))
             }
-            Type::Str { .. } | Type::Tuple(_) => Val::Mem(dst),
+            Type::Str { .. } | Type::Tuple(_) | Type::Stack(StackType { user: true, .. }) => Val::Mem(dst),
             _ => {
                 let _ = ty;
                 Val::Scalar(self.load64(dst))
@@ -967,7 +982,7 @@ impl<'a> FnLower<'a> {
         }
         self.cur = join;
         match ty {
-            Type::Str { .. } | Type::Tuple(_) => Val::Mem(result),
+            Type::Str { .. } | Type::Tuple(_) | Type::Stack(StackType { user: true, .. }) => Val::Mem(result),
             _ => Val::Scalar(self.load64(result)),
         }
     }

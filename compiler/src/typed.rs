@@ -19,6 +19,8 @@ pub struct TypedProgram {
     pub probes: Vec<TypedProbe>,
     /// Full probe names, indexed by the value of the `probe` builtin.
     pub probe_names: Vec<String>,
+    /// The stack maps the program needs: (user, depth), one per pair.
+    pub stack_maps: Vec<(bool, u32)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -141,6 +143,13 @@ pub enum TExprKind {
         target: LValue,
         increment: bool,
         prefix: bool,
+    },
+    /// `kstack` / `ustack`: `ty` is `Type::Stack`. A user stack also notes its
+    /// pid, emitting `pid_event` the first time a process is seen.
+    Stack {
+        user: bool,
+        limit: u32,
+        pid_event: Option<EventId>,
     },
 }
 

@@ -81,6 +81,8 @@ pub const ENTRIES: &[Entry] = &[
     var("args", KernelOnly, "tracepoint arguments (args->field)"),
     var("retval", KernelOnly, "return value (kretprobe)"),
     var("func", KernelOnly, "name of the probed function"),
+    var("kstack", KernelOnly, "kernel stack; kstack(mode, limit)"),
+    var("ustack", KernelOnly, "user stack; ustack(mode, limit)"),
     func("printf", 1, 64, "formatted output"),
     func("print", 1, 3, "print a map or a value"),
     func("clear", 1, 1, "delete every entry of a map"),

@@ -268,6 +268,9 @@ impl Checker {
         if matches!(name, "kptr" | "uptr") {
             return self.address_space_call(cx, name, args, span);
         }
+        if matches!(name, "kstack" | "ustack") {
+            return self.stack_builtin(cx, name, args, span);
+        }
         let Some(entry) = catalogue::lookup(name) else {
             let hint = catalogue::suggest(name, Kind::Function)
                 .map(|s| format!("did you mean `{s}`?"))

@@ -10,6 +10,7 @@
 
 mod maps;
 mod scalar;
+mod stacks;
 
 use maps::{is_array, map_spec};
 use scalar::jmp_of;
@@ -100,7 +101,12 @@ fn scratch_bytes(module: &Module, func: &Function, live: &Liveness) -> Result<u3
 /// start of the entry block: then r1 still holds the context there and the
 /// prologue need not save it.
 fn ctx_stays_in_r1(func: &Function) -> bool {
-    let is_ctx_use = |inst: &Inst| matches!(inst, Inst::CtxLoad { .. } | Inst::CtxAddr { .. });
+    let is_ctx_use = |inst: &Inst| {
+        matches!(
+            inst,
+            Inst::CtxLoad { .. } | Inst::CtxAddr { .. } | Inst::StackId { .. }
+        )
+    };
     let leading = func.blocks[0]
         .insts
         .iter()
@@ -478,6 +484,7 @@ impl Codegen<'_> {
             Inst::MapDelete { map, key } => self.map_delete(map, key)?,
             Inst::MapAgg { map, key, op, val } => self.map_agg(map, key, op, val)?,
             Inst::Emit { mem, len } => self.emit_record(mem, len)?,
+            Inst::StackId { dst, map, user } => self.stack_id(dst, map, user)?,
         }
         Ok(())
     }
