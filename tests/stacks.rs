@@ -30,7 +30,10 @@ fn key_stack(stdout: &[String], name: &str) -> Vec<String> {
 
 /// `name+123` → `name`.
 fn function_of(frame: &str) -> &str {
-    frame.trim().rsplit_once('+').map_or(frame.trim(), |(f, _)| f)
+    frame
+        .trim()
+        .rsplit_once('+')
+        .map_or(frame.trim(), |(f, _)| f)
 }
 
 fn is_hex(s: &str) -> bool {
@@ -101,13 +104,18 @@ fn user_stack_names_the_call_chain_in_printf_and_perf_mode() {
     assert_eq!(frames[0], "        st_inner+0", "{s:#?}");
     let names: Vec<&str> = frames.iter().map(|f| function_of(f)).collect();
     assert_eq!(&names[..4], ["st_inner", "st_middle", "st_outer", "main"]);
-    assert!(frames.iter().all(|f| f.starts_with("        ")), "{frames:?}");
+    assert!(
+        frames.iter().all(|f| f.starts_with("        ")),
+        "{frames:?}"
+    );
 
     let perf_at = s.iter().position(|l| l == "<").expect("perf printf");
     let perf: Vec<&String> = s[perf_at + 1..].iter().take_while(|l| *l != ">").collect();
     assert_eq!(perf.len(), 3, "{perf:?}");
     for (line, name) in perf.iter().zip(["st_inner", "st_middle", "st_outer"]) {
-        let rest = line.strip_prefix('\t').expect("perf frames start with a tab");
+        let rest = line
+            .strip_prefix('\t')
+            .expect("perf frames start with a tab");
         let (addr, rest) = rest.split_once(' ').unwrap();
         assert!(is_hex(addr), "{line}");
         assert!(rest.starts_with(&format!("{name}+")), "{line}");
@@ -117,9 +125,18 @@ fn user_stack_names_the_call_chain_in_printf_and_perf_mode() {
     // The process is gone when maps print: the stack still resolves.
     let key = key_stack(s, "@");
     let names: Vec<&str> = key.iter().map(|f| function_of(f)).collect();
-    assert_eq!(names, ["st_inner", "st_middle", "st_outer", "main"], "{s:#?}");
-    assert!(key.iter().all(|f| f.starts_with("    ") && !f.starts_with("     ")));
-    let file = std::path::Path::new(&bin).file_name().unwrap().to_string_lossy();
+    assert_eq!(
+        names,
+        ["st_inner", "st_middle", "st_outer", "main"],
+        "{s:#?}"
+    );
+    assert!(key
+        .iter()
+        .all(|f| f.starts_with("    ") && !f.starts_with("     ")));
+    let file = std::path::Path::new(&bin)
+        .file_name()
+        .unwrap()
+        .to_string_lossy();
     let comm: String = file.chars().take(15).collect();
     assert!(s.contains(&format!(", {comm}]: 1")), "{s:#?}");
 }

@@ -27,6 +27,7 @@ mod kernel_macros;
 pub mod kernel_types;
 mod stacks;
 mod storage;
+pub mod symbols;
 
 /// Settings that change how a script is checked.
 #[derive(Clone, Debug)]

@@ -162,8 +162,7 @@ fn has_control_flow(e: &TExpr) -> bool {
         LogAnd(..) | LogOr(..) | Ternary { .. } => true,
         // A user stack announces a new process behind a branch.
         Stack {
-            pid_event: Some(_),
-            ..
+            pid_event: Some(_), ..
         } => true,
         MapValue { key, .. } => key.as_deref().is_some_and(has_control_flow),
         Binary { lhs, rhs, .. } | Cmp { lhs, rhs, .. } | StrEq { lhs, rhs, .. } => {
@@ -608,7 +607,11 @@ impl<'a> FnLower<'a> {
                 let (soffs, _) = tuple_layout(st);
                 for i in 0..dt.len() {
                     let field = match &st[i] {
-                        Type::Str { .. } | Type::Tuple(_) | Type::Stack(StackType { user: true, .. }) => Val::Mem(src.offset(soffs[i])),
+                        Type::Str { .. }
+                        | Type::Tuple(_)
+                        | Type::Stack(StackType { user: true, .. }) => {
+                            Val::Mem(src.offset(soffs[i]))
+                        }
                         _ => Val::Scalar(self.load64(src.offset(soffs[i]))),
                     };
                     self.store_into(dst.offset(doffs[i]), &dt[i], field, &st[i]);
@@ -694,7 +697,9 @@ impl<'a> FnLower<'a> {
             Var(id) => {
                 let mem = self.vars[*id as usize];
                 match &self.var_types[*id as usize] {
-                    Type::Str { .. } | Type::Tuple(_) | Type::Stack(StackType { user: true, .. }) => Val::Mem(mem),
+                    Type::Str { .. }
+                    | Type::Tuple(_)
+                    | Type::Stack(StackType { user: true, .. }) => Val::Mem(mem),
                     _ => scalar(self.load64(mem)),
                 }
             }
@@ -829,7 +834,9 @@ impl<'a> FnLower<'a> {
                 let (offs, _) = tuple_layout(fields);
                 let field = m.offset(offs[*index as usize]);
                 match &fields[*index as usize] {
-                    Type::Str { .. } | Type::Tuple(_) | Type::Stack(StackType { user: true, .. }) => Val::Mem(field),
+                    Type::Str { .. }
+                    | Type::Tuple(_)
+                    | Type::Stack(StackType { user: true, .. }) => Val::Mem(field),
                     _ => scalar(self.load64(field)),
                 }
             }
@@ -928,7 +935,9 @@ impl<'a> FnLower<'a> {
                 let count = self.load64(dst.offset(8));
                 Val::Scalar(self.bin(ir::BinOp::SDiv, total, Operand::Reg(count)))
             }
-            Type::Str { .. } | Type::Tuple(_) | Type::Stack(StackType { user: true, .. }) => Val::Mem(dst),
+            Type::Str { .. } | Type::Tuple(_) | Type::Stack(StackType { user: true, .. }) => {
+                Val::Mem(dst)
+            }
             _ => {
                 let _ = ty;
                 Val::Scalar(self.load64(dst))
@@ -982,7 +991,9 @@ impl<'a> FnLower<'a> {
         }
         self.cur = join;
         match ty {
-            Type::Str { .. } | Type::Tuple(_) | Type::Stack(StackType { user: true, .. }) => Val::Mem(result),
+            Type::Str { .. } | Type::Tuple(_) | Type::Stack(StackType { user: true, .. }) => {
+                Val::Mem(result)
+            }
             _ => Val::Scalar(self.load64(result)),
         }
     }

@@ -2,11 +2,11 @@
 //! time, exit), and the printing of maps at exit — in text or NDJSON.
 
 use crate::maps::MapTable;
+use crate::usyms::UserSymbols;
 use rtrace_compiler::ir::{EventSpec, MapId, MapSpec};
 use rtrace_compiler::pipeline::Compiled;
 use rtrace_stdlib::output::{self, RawEntry, RawMap};
 use rtrace_stdlib::printf;
-use crate::usyms::UserSymbols;
 use rtrace_stdlib::stacks::{FrameSymbol, StackValue};
 use rtrace_stdlib::symbols::{self, Resolver};
 use rtrace_stdlib::time;

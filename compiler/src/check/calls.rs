@@ -271,6 +271,9 @@ impl Checker {
         if matches!(name, "kstack" | "ustack") {
             return self.stack_builtin(cx, name, args, span);
         }
+        if let Some(e) = self.symbol_call(cx, name, args, span) {
+            return e;
+        }
         let Some(entry) = catalogue::lookup(name) else {
             let hint = catalogue::suggest(name, Kind::Function)
                 .map(|s| format!("did you mean `{s}`?"))

@@ -53,8 +53,11 @@ impl Checker {
                 },
                 _ => {
                     self.error(
-                        Diagnostic::error(arg.span, format!("the first argument of {name}() is a mode"))
-                            .with_label("expected bpftrace, perf or raw"),
+                        Diagnostic::error(
+                            arg.span,
+                            format!("the first argument of {name}() is a mode"),
+                        )
+                        .with_label("expected bpftrace, perf or raw"),
                     );
                     return poison(span);
                 }
@@ -96,9 +99,75 @@ impl Checker {
 
     /// The one event that tells user space a process took a user stack.
     fn user_stack_pid_event(&mut self) -> EventId {
-        match self.events.iter().position(|e| *e == EventSpec::UserStackPid) {
+        match self
+            .events
+            .iter()
+            .position(|e| *e == EventSpec::UserStackPid)
+        {
             Some(i) => i as EventId,
             None => self.event(EventSpec::UserStackPid),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::{check, Options};
+    use crate::typed::{TExprKind, TStmt};
+    use rtrace_stdlib::stacks::{StackMode, StackType};
+    use rtrace_stdlib::types::Type;
+
+    fn errors(src: &str) -> Vec<String> {
+        let ast = crate::parse::parse(src).expect("parses");
+        match check(&ast, &Options::default()) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.into_iter().map(|d| d.message).collect(),
+        }
+    }
+
+    #[test]
+    fn modes_and_limits_make_the_type_and_one_map_per_depth() {
+        let src = "profile:hz:99 { @a[kstack(perf, 3)] = count(); @b[ustack(raw)] = count(); \
+                   @c[kstack(3)] = count(); @d[ustack] = count(); }";
+        let ast = crate::parse::parse(src).unwrap();
+        let p = check(&ast, &Options::default()).unwrap();
+        let key = |i: usize| match &p.probes[0].body[i] {
+            TStmt::Agg { key: Some(k), .. } => k.ty.clone(),
+            other => panic!("{other:?}"),
+        };
+        let st = |user, mode, limit| Type::Stack(StackType { user, mode, limit });
+        assert_eq!(key(0), st(false, StackMode::Perf, 3));
+        assert_eq!(key(1), st(true, StackMode::Raw, 127));
+        assert_eq!(key(2), st(false, StackMode::Bpftrace, 3));
+        assert_eq!(p.stack_maps, vec![(false, 3), (true, 127)]);
+        let TStmt::Agg { key: Some(k), .. } = &p.probes[0].body[3] else {
+            panic!()
+        };
+        assert!(matches!(
+            k.kind,
+            TExprKind::Stack {
+                user: true,
+                pid_event: Some(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn bad_modes_limits_and_places_are_errors() {
+        let one = |src: &str| errors(src).join("\n");
+        assert!(one("profile:hz:99 { @[kstack(fancy)] = count(); }")
+            .contains("unknown stack mode `fancy`"));
+        assert!(
+            one("profile:hz:99 { @[kstack(0)] = count(); }").contains("between 1 and 127, not 0")
+        );
+        assert!(one("profile:hz:99 { @[ustack(perf, 128)] = count(); }").contains("not 128"));
+        assert!(
+            one("profile:hz:99 { @[kstack(3, perf)] = count(); }").contains("the first argument")
+        );
+        assert!(one("profile:hz:99 { @[kstack(perf, 1, 2)] = count(); }")
+            .contains("at most 2 arguments"));
+        assert!(one("BEGIN { print(ustack); }").contains("only available in kernel probes"));
+        assert!(errors("profile:hz:99 { printf(\"%s\\n\", kstack(raw, 5)); }").is_empty());
     }
 }

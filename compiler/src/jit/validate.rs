@@ -48,9 +48,7 @@ impl Checker<'_> {
             Inst::Const { dst, .. }
             | Inst::CtxAddr { dst, .. }
             | Inst::Builtin { dst, .. }
-            | Inst::StackId { dst, .. } => {
-                self.reg(*dst)
-            }
+            | Inst::StackId { dst, .. } => self.reg(*dst),
             Inst::Mov { dst, src } | Inst::Neg { dst, src } | Inst::Not { dst, src } => {
                 self.regs(&[*dst, *src])
             }
