@@ -28,7 +28,9 @@ mod funcs;
 mod kernel_access;
 mod kernel_macros;
 pub mod kernel_types;
+mod stacks;
 mod storage;
+pub mod symbols;
 
 /// Settings that change how a script is checked.
 #[derive(Clone, Debug)]
@@ -83,6 +85,7 @@ pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec
         report: false,
         remembered_vars: HashMap::new(),
         kernel,
+        stack_maps: Vec::new(),
     };
     // Pass 1 learns map and variable types; pass 2 reports and builds.
     checker.check_all(program, &targets);
@@ -101,6 +104,7 @@ pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec
         probes,
         probe_names: checker.probe_names,
         warnings,
+        stack_maps: checker.stack_maps,
     })
 }
 
@@ -212,6 +216,8 @@ struct Checker {
     remembered_vars: HashMap<(usize, usize, String), Type>,
     /// Kernel types (BTF), shared by both passes so type handles agree.
     kernel: KernelTypes,
+    /// Stack maps used so far: (user, depth).
+    stack_maps: Vec<(bool, u32)>,
 }
 
 /// What the checker knows while inside one probe body.
@@ -678,6 +684,7 @@ impl Checker {
             "curtask" => (b(Builtin::CurTask), self.curtask_type()),
             "comm" => (TExprKind::Comm, Type::Str { len: 16 }),
             "probe" => (TExprKind::ProbeId(cx.probe_id), Type::Probe),
+            "kstack" | "ustack" => return self.stack_builtin(cx, name, &[], span),
             "retval" | "func" => {
                 let read = probe_context::register_builtin(cx.target, name, span);
                 return self.context_builtin(read);

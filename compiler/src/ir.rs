@@ -62,6 +62,8 @@ pub enum MapKind {
     Array,
     /// The BPF ring buffer that carries `Emit` records (`max_entries` = bytes).
     RingBuf,
+    /// `BPF_MAP_TYPE_STACK_TRACE`: u32 stack id → `value_size / 8` u64 addresses.
+    StackTrace,
 }
 
 /// What user space does with an emitted record. The record starts with the event
@@ -104,6 +106,10 @@ pub enum EventSpec {
         format: String,
         args: Vec<Type>,
     },
+    /// A process took its first user stack: user space reads its memory map
+    /// and symbol tables now, so its stacks still resolve after it exits.
+    /// args is `[U64]` (the pid).
+    UserStackPid,
 }
 
 /// Where a function runs and therefore what its context is.
@@ -433,6 +439,13 @@ pub enum Inst {
     },
     /// A kernel helper called for its side effect (never in user-space blocks).
     Effect(Effect),
+    /// dst = `bpf_get_stackid(ctx, map, flags)`: the id of the current kernel
+    /// (or, with `user`, user) stack in the stack map `map`; negative on error.
+    StackId {
+        dst: VReg,
+        map: MapId,
+        user: bool,
+    },
 }
 
 /// Side effects only a kernel probe can have.
@@ -469,7 +482,8 @@ impl Inst {
             | Inst::Builtin { dst, .. }
             | Inst::StrEq { dst, .. }
             | Inst::MapLen { dst, .. }
-            | Inst::Bswap { dst, .. } => Some(dst),
+            | Inst::Bswap { dst, .. }
+            | Inst::StackId { dst, .. } => Some(dst),
             Inst::MapEntry { found, .. } | Inst::MapReadCpu { found, .. } => Some(found),
             Inst::MapRead { found, .. } => found,
             Inst::Store { .. }
@@ -529,7 +543,8 @@ impl Inst {
             | Inst::MapRead { .. }
             | Inst::MapWrite { .. }
             | Inst::MapDelete { .. }
-            | Inst::Emit { .. } => {}
+            | Inst::Emit { .. }
+            | Inst::StackId { .. } => {}
         }
     }
 }

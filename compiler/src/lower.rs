@@ -20,6 +20,8 @@ use rtrace_stdlib::types::{round8, tuple_layout, Type, HIST_BUCKETS};
 mod flow;
 pub use flow::possible_cpus;
 mod funcs;
+mod stacks;
+pub use stacks::USER_PIDS_MAP;
 
 /// Maximum entries of a keyed map (bpftrace's `BPFTRACE_MAP_KEYS_MAX` default).
 pub const MAP_KEYS_MAX: u32 = 4096;
@@ -30,6 +32,7 @@ pub const RINGBUF_BYTES: u32 = 1 << 20;
 /// lost-events counter and the ring buffer are the last two maps.
 pub fn lower(program: &TypedProgram) -> ir::Module {
     let mut maps: Vec<MapSpec> = program.maps.iter().map(map_spec).collect();
+    maps.extend(stacks::stack_map_specs(&program.stack_maps));
     maps.push(MapSpec {
         name: LOST_EVENTS_MAP.to_string(),
         kind: MapKind::PerCpuArray,
@@ -159,6 +162,10 @@ fn has_control_flow(e: &TExpr) -> bool {
     use TExprKind::*;
     match &e.kind {
         LogAnd(..) | LogOr(..) | Ternary { .. } => true,
+        // A user stack announces a new process behind a branch.
+        Stack {
+            pid_event: Some(_), ..
+        } => true,
         // A per-CPU read in a kernel probe is a loop over the CPUs.
         MapValue { .. } => true,
         HasKey { key, .. } => key.as_deref().is_some_and(has_control_flow),
@@ -894,6 +901,11 @@ impl<'a> FnLower<'a> {
             MapLen(map) => scalar(self.map_len(*map)),
             Build(parts) => self.build(parts, e.ty.size()),
             Bswap { expr, bits } => self.bswap(expr, *bits),
+            Stack {
+                user,
+                limit,
+                pid_event,
+            } => self.stack(*user, *limit, *pid_event),
         }
     }
 

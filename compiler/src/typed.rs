@@ -22,6 +22,8 @@ pub struct TypedProgram {
     /// Problems that do not stop the script (an attach point that matches nothing
     /// next to others that do, a target `--dry-run` could not resolve here).
     pub warnings: Vec<crate::diag::Diagnostic>,
+    /// The stack maps the program needs: (user, depth), one per pair.
+    pub stack_maps: Vec<(bool, u32)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -159,6 +161,13 @@ pub enum TExprKind {
     Bswap {
         expr: Box<TExpr>,
         bits: u8,
+    },
+    /// `kstack` / `ustack`: `ty` is `Type::Stack`. A user stack also notes its
+    /// pid, emitting `pid_event` the first time a process is seen.
+    Stack {
+        user: bool,
+        limit: u32,
+        pid_event: Option<EventId>,
     },
 }
 

@@ -226,6 +226,7 @@ fn effects(module: &Module, inst: &Inst) -> Result<Effects, String> {
             e.def = Some(*dst)
         }
         Inst::Builtin { dst, .. } => e.def = Some(*dst),
+        Inst::StackId { dst, .. } => e.def = Some(*dst),
         Inst::Mov { dst, src } | Inst::Neg { dst, src } | Inst::Not { dst, src } => {
             e.def = Some(*dst);
             e.uses.push(*src);

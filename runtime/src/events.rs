@@ -2,15 +2,18 @@
 //! time, exit), and the printing of maps at exit — in text or NDJSON.
 
 use crate::maps::MapTable;
-use rtrace_compiler::ir::{EventSpec, MapId};
+use crate::usyms::UserSymbols;
+use rtrace_compiler::ir::{EventSpec, MapId, MapSpec};
 use rtrace_compiler::pipeline::Compiled;
 use rtrace_stdlib::output::{self, RawEntry, RawMap};
 use rtrace_stdlib::printf;
+use rtrace_stdlib::stacks::{FrameSymbol, StackValue};
 use rtrace_stdlib::symbols::{self, Resolver};
 use rtrace_stdlib::time;
 use rtrace_stdlib::types::Type;
 use rtrace_stdlib::value;
 use std::io::{self, Write};
+use std::rc::Rc;
 
 /// Whether the event loop goes on after a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,11 +28,28 @@ pub struct EventSink {
     json: bool,
     /// Parsed printf formats, by event id (parsed once, on first use).
     formats: Vec<Option<Result<printf::Format, String>>>,
+    /// Memory maps and symbols of the processes whose user stacks were taken.
+    users: Rc<UserSymbols>,
 }
 
-/// Symbols for printing: kernel symbols from kallsyms, probe names from the script.
+/// Symbols for printing: kernel symbols from kallsyms, probe names from the
+/// script, stacks from the stack maps, user symbols from the process cache.
 struct ScriptResolver<'a> {
     probe_names: &'a [String],
+    stacks: StackSource<'a>,
+}
+
+impl<'a> ScriptResolver<'a> {
+    fn new(compiled: &'a Compiled, maps: &'a MapTable, users: Rc<UserSymbols>) -> Self {
+        ScriptResolver {
+            probe_names: &compiled.program.probe_names,
+            stacks: StackSource {
+                specs: &compiled.module.maps,
+                maps,
+                users,
+            },
+        }
+    }
 }
 
 impl Resolver for ScriptResolver<'_> {
@@ -45,6 +65,12 @@ impl Resolver for ScriptResolver<'_> {
             .cloned()
             .unwrap_or_default()
     }
+    fn stack_frames(&self, stack: &StackValue) -> Vec<u64> {
+        self.stacks.frames(stack)
+    }
+    fn user_frame(&self, addr: u64, pid: u32) -> Option<FrameSymbol> {
+        self.stacks.users.frame(addr, pid)
+    }
 }
 
 impl EventSink {
@@ -53,6 +79,7 @@ impl EventSink {
             out,
             json,
             formats: Vec::new(),
+            users: Rc::new(UserSymbols::new()),
         }
     }
 
@@ -100,9 +127,7 @@ impl EventSink {
             return Ok(Flow::Continue);
         };
         let args = &record[8..];
-        let resolver = ScriptResolver {
-            probe_names: &compiled.program.probe_names,
-        };
+        let resolver = ScriptResolver::new(compiled, maps, self.users.clone());
         let flow = match spec {
             EventSpec::Printf {
                 format,
@@ -172,6 +197,10 @@ impl EventSink {
                 }
                 Flow::Continue
             }
+            EventSpec::UserStackPid => {
+                self.users.note_process(value::read_u64(args, 0) as u32);
+                Flow::Continue
+            }
         };
         self.out.flush()?;
         Ok(flow)
@@ -213,9 +242,7 @@ impl EventSink {
         top: u64,
         div: u64,
     ) -> io::Result<()> {
-        let resolver = ScriptResolver {
-            probe_names: &compiled.program.probe_names,
-        };
+        let resolver = ScriptResolver::new(compiled, maps, self.users.clone());
         self.print_map_with(compiled, maps, map, top, div, &resolver)?;
         self.out.flush()
     }
@@ -247,13 +274,40 @@ impl EventSink {
                 .name
                 .cmp(&compiled.module.maps[*b as usize].name)
         });
-        let resolver = ScriptResolver {
-            probe_names: &compiled.program.probe_names,
-        };
+        let resolver = ScriptResolver::new(compiled, maps, self.users.clone());
         for id in ids {
             self.print_map_with(compiled, maps, id, 0, 1, &resolver)?;
         }
         self.out.flush()
+    }
+}
+
+/// Where stack frames come from: the stack maps (by name) of the module.
+struct StackSource<'a> {
+    specs: &'a [MapSpec],
+    maps: &'a MapTable,
+    users: Rc<UserSymbols>,
+}
+
+impl StackSource<'_> {
+    /// The addresses stored under the stack's id, up to the first zero.
+    fn frames(&self, stack: &StackValue) -> Vec<u64> {
+        let name = stack.ty.map_name();
+        let Some(map) = self.specs.iter().position(|m| m.name == name) else {
+            return Vec::new();
+        };
+        let key = (stack.id as u32).to_le_bytes();
+        let Ok(Some(values)) = self.maps.lookup(map as MapId, Some(&key)) else {
+            return Vec::new();
+        };
+        let Some(bytes) = values.first() else {
+            return Vec::new();
+        };
+        bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+            .take_while(|&a| a != 0)
+            .collect()
     }
 }
 

@@ -10,3 +10,4 @@ pub mod ringbuf;
 pub mod session;
 pub mod signals;
 pub mod sys;
+pub mod usyms;

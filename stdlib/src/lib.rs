@@ -7,6 +7,7 @@ pub mod funcs;
 pub mod merge;
 pub mod output;
 pub mod printf;
+pub mod stacks;
 pub mod symbols;
 pub mod time;
 pub mod types;

@@ -116,6 +116,7 @@ impl Conversion {
                             | Type::MacAddr
                             | Type::Timestamp(_)
                             | Type::Bytes { .. }
+                            | Type::Stack(_)
                     )
             }
             _ => address,
@@ -441,7 +442,7 @@ fn int_bits(value: &Value) -> Option<u64> {
         Value::UInt(u) | Value::Ksym(u) | Value::Usym(u) | Value::Probe(u) | Value::Count(u) => {
             Some(*u)
         }
-        Value::Str(_) | Value::Tuple(_) | Value::None => None,
+        Value::Str(_) | Value::Tuple(_) | Value::None | Value::Stack(_) => None,
         Value::Sum { total, .. } => Some(*total as u64),
         Value::Min { value, .. } | Value::Max { value, .. } => Some(*value as u64),
         Value::Avg { total, count } => Some(Value::average(*total, *count) as u64),

@@ -6,6 +6,7 @@
 //! last symbol at or below it however far away it is, and an address below every
 //! symbol prints as `0x…` hex.
 
+use crate::stacks::{format_frames, FrameSymbol, StackValue};
 use std::sync::OnceLock;
 
 /// Turns addresses and probe ids into the names the output shows.
@@ -18,6 +19,36 @@ pub trait Resolver {
     fn usym(&self, addr: u64, pid: Option<u32>) -> String;
     /// The full name of probe number `id` (the `probe` builtin).
     fn probe_name(&self, id: u64) -> String;
+    /// The frame addresses of a stored `kstack`/`ustack` (empty when unknown).
+    fn stack_frames(&self, _stack: &StackValue) -> Vec<u64> {
+        Vec::new()
+    }
+    /// The symbol of a kernel stack frame.
+    fn kernel_frame(&self, addr: u64) -> Option<FrameSymbol> {
+        KernelSymbols::kernel().frame(addr)
+    }
+    /// The symbol of a user stack frame of process `pid`.
+    fn user_frame(&self, _addr: u64, _pid: u32) -> Option<FrameSymbol> {
+        None
+    }
+}
+
+/// A stack's text: its frames after `indent` spaces, one per line, starting
+/// with a newline (4 spaces in map keys, 8 elsewhere, as bpftrace 0.17 prints).
+pub fn stack_text(resolver: &dyn Resolver, stack: &StackValue, indent: usize) -> String {
+    let frames = if stack.id < 0 {
+        Vec::new()
+    } else {
+        resolver.stack_frames(stack)
+    };
+    let symbol = |addr: u64| {
+        if stack.ty.user {
+            resolver.user_frame(addr, stack.pid)
+        } else {
+            resolver.kernel_frame(addr)
+        }
+    };
+    format_frames(&stack.ty, &frames, indent, &symbol)
 }
 
 /// `0x` followed by lowercase hex: how unresolved addresses print.
@@ -142,6 +173,15 @@ impl KernelSymbols {
         let size = sym.size.map(|s| format!("/{s:#x}")).unwrap_or_default();
         let owner = sym.module.unwrap_or("kernel");
         format!("{}+{:#x}{size} [{owner}]", sym.name, addr - sym.addr)
+    }
+
+    /// A stack frame's symbol and offset.
+    pub fn frame(&self, addr: u64) -> Option<FrameSymbol> {
+        self.lookup(addr).map(|sym| FrameSymbol {
+            name: sym.name.to_string(),
+            offset: addr - sym.addr,
+            module: sym.module.map(str::to_string),
+        })
     }
 
     /// Address of the first text symbol called `name` (a linear scan).

@@ -11,6 +11,7 @@
 //! Because every field starts 8-aligned and ints fill their 8 bytes, the only padding
 //! in a record is after strings, which is what the compiler must zero in map keys.
 
+use crate::stacks::StackType;
 use std::fmt;
 use std::sync::Arc;
 
@@ -76,6 +77,8 @@ pub enum Type {
     Bytes {
         len: u32,
     },
+    /// `kstack` / `ustack` (layout in [`crate::stacks`]).
+    Stack(StackType),
 }
 
 /// A kernel enum type, with what printing needs.
@@ -153,7 +156,11 @@ impl Type {
     pub fn in_memory(&self) -> bool {
         matches!(
             self,
-            Type::Str { .. } | Type::Tuple(_) | Type::Inet | Type::Bytes { .. }
+            Type::Str { .. }
+                | Type::Tuple(_)
+                | Type::Inet
+                | Type::Bytes { .. }
+                | Type::Stack(crate::stacks::StackType { user: true, .. })
         )
     }
 
@@ -195,6 +202,7 @@ impl Type {
             Type::Tuple(fields) => tuple_layout(fields).1,
             Type::Count | Type::Hist | Type::Lhist { .. } => 8,
             Type::Sum | Type::Min | Type::Max | Type::Avg | Type::Stats => 16,
+            Type::Stack(st) => st.size(),
         }
     }
 }
@@ -251,6 +259,7 @@ impl fmt::Display for Type {
             Type::MacAddr => write!(f, "macaddr"),
             Type::Timestamp(_) => write!(f, "timestamp"),
             Type::Bytes { len } => write!(f, "uint8[{len}]"),
+            Type::Stack(st) => write!(f, "{st}"),
         }
     }
 }

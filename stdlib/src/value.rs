@@ -2,6 +2,7 @@
 //! something printable, following the layout rule in [`crate::types`].
 
 use crate::funcs;
+use crate::stacks::StackValue;
 use crate::types::{tuple_layout, Type, AGG_COUNT, AGG_TOTAL, MINMAX_VALID, MINMAX_VALUE};
 
 /// A value read back from the kernel (or from JIT code), ready to be printed.
@@ -49,6 +50,8 @@ pub enum Value {
         total: i64,
         count: u64,
     },
+    /// `kstack` / `ustack`: printed as its frames.
+    Stack(StackValue),
 }
 
 impl Value {
@@ -143,6 +146,7 @@ fn decode_with(ty: &Type, bytes: &[u8], mode: IntMode) -> Value {
         Type::MacAddr => Value::Str(funcs::format_mac(field(bytes, 0, 6))),
         Type::Timestamp(format) => Value::Str(funcs::format_timestamp(format, read_u64(bytes, 0))),
         Type::Bytes { len } => Value::Str(funcs::format_bytes(field(bytes, 0, *len))),
+        Type::Stack(st) => Value::Stack(StackValue::decode(*st, bytes)),
     }
 }
 

@@ -23,6 +23,7 @@ const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
 const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+const BPF_MAP_TYPE_STACK_TRACE: u32 = 7;
 
 /// Bytes of one legacy map definition.
 const MAP_DEF_SIZE: u64 = 20;
@@ -115,6 +116,7 @@ fn map_def(spec: &MapSpec) -> [u32; 5] {
         MapKind::PerCpuArray => BPF_MAP_TYPE_PERCPU_ARRAY,
         MapKind::Array => BPF_MAP_TYPE_ARRAY,
         MapKind::RingBuf => BPF_MAP_TYPE_RINGBUF,
+        MapKind::StackTrace => BPF_MAP_TYPE_STACK_TRACE,
     };
     if spec.kind == MapKind::RingBuf {
         return [kind, 0, 0, ring_buffer_bytes(spec.max_entries), 0];

@@ -77,6 +77,7 @@ pub mod helper {
     pub const GET_CURRENT_PID_TGID: i32 = 14;
     pub const GET_CURRENT_UID_GID: i32 = 15;
     pub const GET_CURRENT_COMM: i32 = 16;
+    pub const GET_STACKID: i32 = 27;
     pub const GET_CURRENT_TASK: i32 = 35;
     pub const GET_CURRENT_CGROUP_ID: i32 = 80;
     pub const PROBE_READ_USER: i32 = 112;

@@ -56,7 +56,10 @@ impl BitSet {
 /// (`ctx`), so that it stays live while `CtxLoad`/`CtxAddr` still need it.
 pub fn inst_uses(inst: &Inst, ctx: VReg, out: &mut Vec<VReg>) {
     inst.for_each_use(|v| out.push(v));
-    if matches!(inst, Inst::CtxLoad { .. } | Inst::CtxAddr { .. }) {
+    if matches!(
+        inst,
+        Inst::CtxLoad { .. } | Inst::CtxAddr { .. } | Inst::StackId { .. }
+    ) {
         out.push(ctx);
     }
 }

@@ -272,6 +272,12 @@ impl Checker {
         if matches!(name, "kptr" | "uptr") {
             return self.address_space_call(cx, name, args, span);
         }
+        if matches!(name, "kstack" | "ustack") {
+            return self.stack_builtin(cx, name, args, span);
+        }
+        if let Some(e) = self.symbol_call(cx, name, args, span) {
+            return e;
+        }
         let Some(entry) = catalogue::lookup(name) else {
             let hint = catalogue::suggest(name, Kind::Function)
                 .map(|s| format!("did you mean `{s}`?"))

@@ -238,6 +238,12 @@ impl Translator<'_, '_> {
                 let v = self.b.ins().iconst(I64, 0);
                 self.set(*dst, v);
             }
+            // No stack to take (the checker keeps stacks out of user-space
+            // blocks): the helper's "no such stack" answer, -EFAULT.
+            Inst::StackId { dst, .. } => {
+                let v = self.b.ins().iconst(I64, -14);
+                self.set(*dst, v);
+            }
             Inst::Read {
                 dst,
                 len,

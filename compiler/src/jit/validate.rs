@@ -45,9 +45,10 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn inst(&self, inst: &Inst) -> Result<(), Problem> {
         match inst {
-            Inst::Const { dst, .. } | Inst::CtxAddr { dst, .. } | Inst::Builtin { dst, .. } => {
-                self.reg(*dst)
-            }
+            Inst::Const { dst, .. }
+            | Inst::CtxAddr { dst, .. }
+            | Inst::Builtin { dst, .. }
+            | Inst::StackId { dst, .. } => self.reg(*dst),
             Inst::Mov { dst, src } | Inst::Neg { dst, src } | Inst::Not { dst, src } => {
                 self.regs(&[*dst, *src])
             }

@@ -171,7 +171,13 @@ fn sort(entries: &mut [Entry], value_type: &Type) {
             Data::Buckets(b) => b.iter().fold(0u64, |acc, c| acc.wrapping_add(*c)),
             Data::Scalar(_) => 0,
         }),
-        Type::Str { .. } | Type::Tuple(_) | Type::Ksym | Type::Usym | Type::Probe | Type::None => {}
+        Type::Str { .. }
+        | Type::Tuple(_)
+        | Type::Ksym
+        | Type::Usym
+        | Type::Probe
+        | Type::None
+        | Type::Stack(_) => {}
         _ => entries.sort_by(|a, b| match (scalar_number(a), scalar_number(b)) {
             (Some(x), Some(y)) => x.cmp(y),
             _ => Ordering::Equal,

@@ -3,7 +3,7 @@
 use super::prepare::{number_of, prepare, Data};
 use super::RawMap;
 use crate::buckets::{hist_label, lhist_label};
-use crate::symbols::Resolver;
+use crate::symbols::{stack_text, Resolver};
 use crate::types::Type;
 use crate::value::{decode, Value};
 
@@ -28,6 +28,7 @@ pub fn value_text(value: &Value, resolver: &dyn Resolver) -> String {
         Value::Usym(addr) => resolver.usym(*addr, None),
         Value::Probe(id) => resolver.probe_name(*id),
         Value::Stats { total, count } => stats_text(*total, *count),
+        Value::Stack(stack) => stack_text(resolver, stack, 8),
         other => number_of(other).map(|n| n.to_string()).unwrap_or_default(),
     }
 }
@@ -67,19 +68,24 @@ pub fn print_map_text(map: &RawMap, top: u64, div: u64, resolver: &dyn Resolver)
             Data::Scalar(value) => {
                 out.push_str(": ");
                 out.push_str(&scalar_text(value, div, resolver));
-                if !matches!(map.value_type, Type::Ksym | Type::Usym | Type::Inet) {
+                if !joined_values(&map.value_type) {
                     out.push('\n');
                 }
             }
         }
     }
-    if !entries.is_empty() && matches!(map.value_type, Type::Ksym | Type::Usym | Type::Inet) {
+    if !entries.is_empty() && joined_values(&map.value_type) {
         out.push('\n');
     }
     if blank_after {
         out.push('\n');
     }
     out
+}
+
+/// Value types whose map entries 0.17 runs together (no newline after each).
+fn joined_values(ty: &Type) -> bool {
+    matches!(ty, Type::Ksym | Type::Usym | Type::Inet | Type::Stack(_))
 }
 
 /// A map value as printed after `@m[k]: `; `div` divides numbers but not stats.
@@ -102,9 +108,17 @@ pub fn header(name: &str, key: &Value, resolver: &dyn Resolver) -> String {
 pub fn key_text(key: &Value, sep: &str, resolver: &dyn Resolver) -> String {
     match key {
         Value::Tuple(parts) => {
-            let parts: Vec<String> = parts.iter().map(|p| value_text(p, resolver)).collect();
+            let parts: Vec<String> = parts.iter().map(|p| key_part_text(p, resolver)).collect();
             parts.join(sep)
         }
+        other => key_part_text(other, resolver),
+    }
+}
+
+/// One key component: stacks in keys are indented by 4, not 8.
+fn key_part_text(part: &Value, resolver: &dyn Resolver) -> String {
+    match part {
+        Value::Stack(stack) => stack_text(resolver, stack, 4),
         other => value_text(other, resolver),
     }
 }

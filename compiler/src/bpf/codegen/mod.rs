@@ -12,6 +12,7 @@ mod funcs;
 mod maps;
 mod percpu;
 mod scalar;
+mod stacks;
 
 use maps::{is_array, map_spec};
 use scalar::jmp_of;
@@ -103,7 +104,12 @@ fn scratch_bytes(module: &Module, func: &Function, live: &Liveness) -> Result<u3
 /// start of the entry block: then r1 still holds the context there and the
 /// prologue need not save it.
 fn ctx_stays_in_r1(func: &Function) -> bool {
-    let is_ctx_use = |inst: &Inst| matches!(inst, Inst::CtxLoad { .. } | Inst::CtxAddr { .. });
+    let is_ctx_use = |inst: &Inst| {
+        matches!(
+            inst,
+            Inst::CtxLoad { .. } | Inst::CtxAddr { .. } | Inst::StackId { .. }
+        )
+    };
     let leading = func.blocks[0]
         .insts
         .iter()
@@ -496,6 +502,7 @@ impl Codegen<'_> {
             }
             Inst::Bswap { dst, src, bits } => self.bswap(dst, src, bits),
             Inst::Effect(effect) => self.effect(effect)?,
+            Inst::StackId { dst, map, user } => self.stack_id(dst, map, user)?,
         }
         Ok(())
     }
