@@ -27,3 +27,4 @@ pub mod tracefs;
 pub mod typed;
 pub mod user_probes;
 pub mod userspace;
+pub mod syscalls;
