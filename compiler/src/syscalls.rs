@@ -280,3 +280,132 @@ fn merged_probe(
     };
     MergedProbe { probe, members }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{compile, Options};
+    use crate::typed::TExprKind;
+
+    fn checked(source: &str) -> TypedProgram {
+        let ast = crate::parse::parse(source).unwrap();
+        crate::check::check(&ast, &Default::default()).unwrap()
+    }
+
+    fn sections(program: &TypedProgram) -> Vec<String> {
+        merge(program)
+            .iter()
+            .map(|m| format!("{:?}", m.probe.target))
+            .collect()
+    }
+
+    #[test]
+    fn a_wildcard_block_becomes_one_program_with_one_body() {
+        let program = checked("tracepoint:syscalls:sys_enter_* { @[probe] = count(); }");
+        let merged = merge(&program);
+        assert_eq!(merged.len(), 1);
+        let m = &merged[0];
+        let mapped = program
+            .probes
+            .iter()
+            .filter(|p| syscall_of(&p.target).is_some())
+            .count();
+        assert!(mapped > 300, "only {mapped} syscalls mapped");
+        assert_eq!(m.members.len(), mapped);
+        assert_eq!(
+            m.probe.target,
+            Target::RawTracepoint {
+                name: "sys_enter".into()
+            }
+        );
+        // The fixed variables and no body variables: a single class.
+        assert_eq!(m.probe.vars, FIXED_VARS.to_vec());
+        let classes = format!("{:?}", m.probe.body).matches("Agg {").count();
+        assert_eq!(classes, 1, "one shared body");
+    }
+
+    #[test]
+    fn few_tracepoints_stay_tracepoints() {
+        let program = checked(
+            "tracepoint:syscalls:sys_enter_read, tracepoint:syscalls:sys_enter_write { @ = count(); }",
+        );
+        assert!(merge(&program).is_empty());
+    }
+
+    #[test]
+    fn only_the_last_block_may_end_the_program() {
+        let program = checked(
+            "tracepoint:syscalls:sys_exit_* { return; }
+             tracepoint:syscalls:sys_exit_* { @ = count(); }
+             tracepoint:syscalls:sys_enter_* { @e = count(); }
+             tracepoint:syscalls:sys_enter_* { exit(); }",
+        );
+        let merged = merge(&program);
+        assert_eq!(
+            sections(&program),
+            [
+                "RawTracepoint { name: \"sys_enter\" }",
+                "RawTracepoint { name: \"sys_exit\" }"
+            ]
+        );
+        let blocks = |m: &MergedProbe| {
+            let mut b: Vec<usize> = m.members.iter().map(|&i| program.probes[i].block).collect();
+            b.dedup();
+            b
+        };
+        assert_eq!(blocks(&merged[0]), [2, 3]);
+        assert_eq!(blocks(&merged[1]), [1], "block 0 returns before block 1");
+    }
+
+    #[test]
+    fn record_fields_map_to_registers_and_raw_arguments() {
+        let rw = |direction| Rewrite {
+            direction,
+            nr_var: NR_VAR,
+            probe_var: PROBE_VAR,
+            var_base: 3,
+        };
+        let field = |off, direction| {
+            let mut e = crate::check::texpr(
+                TExprKind::CtxInt {
+                    off,
+                    size: 8,
+                    signed: false,
+                },
+                Type::U64,
+                Default::default(),
+            );
+            rw(direction).expr(&mut e).map(|_| e.kind)
+        };
+        // Fourth argument: r10, not rcx as in a function call.
+        assert_eq!(
+            field(16 + 3 * 8, Direction::Enter),
+            Ok(rewrite::saved_register(56, 8, false))
+        );
+        assert_eq!(field(8, Direction::Enter), Ok(TExprKind::Var(NR_VAR)));
+        let ret = TExprKind::CtxInt {
+            off: 8,
+            size: 8,
+            signed: false,
+        };
+        assert_eq!(field(16, Direction::Exit), Ok(ret));
+        assert!(field(0, Direction::Enter).is_err(), "common header");
+        assert!(field(24, Direction::Exit).is_err());
+    }
+
+    #[test]
+    fn the_pipeline_emits_raw_tracepoint_programs() {
+        let compiled = compile(
+            "tracepoint:syscalls:sys_enter_* { @[probe] = count(); }
+             tracepoint:syscalls:sys_exit_read { @r = count(); }",
+            &Options::default(),
+        )
+        .unwrap();
+        let sections: Vec<&str> = compiled.kernel.iter().map(|k| k.section.as_str()).collect();
+        assert_eq!(
+            sections,
+            ["raw_tp/sys_enter", "tracepoint/syscalls/sys_exit_read"]
+        );
+        assert_eq!(compiled.probe_count(), compiled.program.probes.len());
+    }
+}
