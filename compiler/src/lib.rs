@@ -23,6 +23,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod probe_context;
 pub mod probes;
+pub mod syscalls;
 pub mod tracefs;
 pub mod typed;
 pub mod user_probes;

@@ -64,6 +64,12 @@ pub fn lower(program: &TypedProgram) -> ir::Module {
     }
 }
 
+/// Lower a probe that is not one of `program.probes` (a merged syscall program)
+/// against the module's maps; `index` only names the function.
+pub fn lower_extra(maps: &[MapSpec], index: usize, probe: &TypedProbe) -> Function {
+    FnLower::lower_probe(maps, index, probe)
+}
+
 /// Number of lhist buckets: underflow, `(max - min) / step` ranges, overflow.
 pub fn lhist_bucket_count(min: i64, max: i64, step: i64) -> u32 {
     ((max - min) / step) as u32 + 2

@@ -5,7 +5,7 @@ use crate::bpf::{self, BpfProgram, EmitOptions};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::probes::Target;
 use crate::typed::TypedProgram;
-use crate::{ast, check, ir, lower, parse};
+use crate::{ast, check, ir, lower, parse, syscalls};
 use std::fmt;
 
 #[derive(Clone, Debug, Default)]
@@ -17,7 +17,9 @@ pub struct Options {
 /// A probe that runs in the kernel: its target and its eBPF program.
 #[derive(Clone, Debug)]
 pub struct KernelProbe {
-    /// Index into `Compiled::program.probes` and `Compiled::module.functions`.
+    /// Index into `Compiled::program.probes` and `Compiled::module.functions`;
+    /// for a merged syscall program, its first member probe (the function is
+    /// appended after the probes' own).
     pub index: usize,
     pub target: Target,
     pub program: BpfProgram,
@@ -113,12 +115,20 @@ impl From<Vec<Diagnostic>> for CompileError {
 pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
     let ast = parse::parse(source).map_err(|d| CompileError::from(vec![d]))?;
     let program = check::check(&ast, &opts.check)?;
-    let module = lower::lower(&program);
+    let mut module = lower::lower(&program);
+    let mut merged = merge_syscalls(&program, &mut module, &opts.emit);
     let mut kernel = Vec::new();
     let mut user = Vec::new();
     for (index, probe) in program.probes.iter().enumerate() {
         if probe.target.runs_in_user_space() {
             user.push(index);
+            continue;
+        }
+        if let Some(slot) = merged
+            .iter_mut()
+            .find(|(members, _)| members.contains(&index))
+        {
+            kernel.extend(slot.1.take());
             continue;
         }
         let func = &module.functions[index];
@@ -147,6 +157,33 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
         user,
         elf,
     })
+}
+
+/// Compile the merged syscall programs ([`crate::syscalls`]), appending their
+/// functions to `module`. Returns each one's member probes and kernel probe
+/// (whose `index` is its first member's). A merged program that cannot be
+/// emitted is dropped: its members keep their own tracepoints.
+fn merge_syscalls(
+    program: &TypedProgram,
+    module: &mut ir::Module,
+    emit: &EmitOptions,
+) -> Vec<(Vec<usize>, Option<KernelProbe>)> {
+    let mut out = Vec::new();
+    for m in syscalls::merge(program) {
+        let func = lower::lower_extra(&module.maps, module.functions.len(), &m.probe);
+        let Ok(prog) = bpf::emit_function(module, &func, emit) else {
+            continue;
+        };
+        let probe = KernelProbe {
+            index: m.members[0],
+            section: section_name(&m.probe.target, &func.name),
+            target: m.probe.target.clone(),
+            program: prog,
+        };
+        module.functions.push(func);
+        out.push((m.members, Some(probe)));
+    }
+    out
 }
 
 /// The ELF section name that makes aya create the right program type. User-space
