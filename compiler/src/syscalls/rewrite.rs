@@ -4,7 +4,7 @@
 //! to their place in the merged program.
 
 use crate::ir::BinOp;
-use crate::typed::{LValue, TExpr, TExprKind, TStmt, VarId};
+use crate::typed::{LValue, PartSrc, TEffect, TExpr, TExprKind, TStmt, VarId};
 use rtrace_stdlib::types::Type;
 
 /// Offset of the first argument in a `sys_enter_*` record (after the common
@@ -73,6 +73,25 @@ impl Rewrite {
             }
             TStmt::Unroll { body, .. } => self.stmts(body),
             TStmt::Break | TStmt::Continue | TStmt::Return => Ok(()),
+            TStmt::ForMap { var, body, .. } => {
+                *var += self.var_base;
+                self.stmts(body)
+            }
+            TStmt::ForRange {
+                var,
+                from,
+                to,
+                body,
+            } => {
+                *var += self.var_base;
+                self.expr(from)?;
+                self.expr(to)?;
+                self.stmts(body)
+            }
+            TStmt::Effect(effect) => match effect {
+                TEffect::Signal(x) | TEffect::Override(x) => self.expr(x),
+                TEffect::Debugf { args, .. } => args.iter_mut().try_for_each(|a| self.expr(a)),
+            },
         }
     }
 
@@ -126,6 +145,15 @@ impl Rewrite {
             Tuple(xs) => xs.iter_mut().try_for_each(|x| self.expr(x)),
             Deref { addr, .. } | ReadStr { addr, .. } => self.expr(addr),
             IncDec { target, .. } => self.lvalue(target),
+            HasKey { key, .. } => self.opt(key.as_deref_mut()),
+            MapLen(_) | Stack { .. } => Ok(()),
+            Bswap { expr, .. } => self.expr(expr),
+            Build(parts) => parts.iter_mut().try_for_each(|p| match &mut p.src {
+                PartSrc::Int { value, .. } | PartSrc::Copy { value, .. } => self.expr(value),
+                PartSrc::Mem { addr, .. } => self.expr(addr),
+                // Tracepoint byte arrays have no register to come from.
+                PartSrc::Ctx { .. } => Err(Unsupported),
+            }),
         }
     }
 
@@ -195,7 +223,10 @@ pub fn ends_early(stmts: &[TStmt]) -> bool {
     stmts.iter().any(|s| match s {
         TStmt::Return | TStmt::Exit { .. } => true,
         TStmt::If { then, els, .. } => ends_early(then) || ends_early(els),
-        TStmt::While { body, .. } | TStmt::Unroll { body, .. } => ends_early(body),
+        TStmt::While { body, .. }
+        | TStmt::Unroll { body, .. }
+        | TStmt::ForMap { body, .. }
+        | TStmt::ForRange { body, .. } => ends_early(body),
         _ => false,
     })
 }
