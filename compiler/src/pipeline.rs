@@ -113,8 +113,9 @@ impl From<Vec<Diagnostic>> for CompileError {
 pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
     let ast = parse::parse(source).map_err(|d| CompileError::from(vec![d]))?;
     let program = check::check(&ast, &opts.check)?;
-    let module = lower::lower(&program);
+    let mut module = lower::lower(&program);
     let mut kernel = Vec::new();
+    let mut scratch_bytes = 0;
     let mut user = Vec::new();
     for (index, probe) in program.probes.iter().enumerate() {
         if probe.target.runs_in_user_space() {
@@ -122,17 +123,23 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
             continue;
         }
         let func = &module.functions[index];
-        let prog =
-            bpf::emit_function(&module, func, &opts.emit).map_err(|error| CompileError::Emit {
+        let (prog, scratch) = bpf::emit_function_sized(&module, func, &opts.emit).map_err(
+            |error| CompileError::Emit {
                 probe: program.probe_names[probe.probe_id as usize].clone(),
                 error,
-            })?;
+            },
+        )?;
+        scratch_bytes = scratch_bytes.max(scratch);
         kernel.push(KernelProbe {
             index,
             section: section_name(&probe.target, &func.name),
             target: probe.target.clone(),
             program: prog,
         });
+    }
+    if let Some(map) = bpf::scratch_map::scratch_map(&module) {
+        let spec = &mut module.maps[map as usize];
+        spec.value_size = spec.value_size.max(rtrace_stdlib::types::round8(scratch_bytes));
     }
     let sections: Vec<(BpfProgram, String)> = kernel
         .iter()

@@ -19,6 +19,8 @@ pub struct TypedProgram {
     pub probes: Vec<TypedProbe>,
     /// Full probe names, indexed by the value of the `probe` builtin.
     pub probe_names: Vec<String>,
+    /// `max_entries` of keyed maps (`BPFTRACE_MAP_KEYS_MAX`, `max_map_keys`).
+    pub map_keys_max: u32,
 }
 
 #[derive(Clone, Debug, PartialEq)]

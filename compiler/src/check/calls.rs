@@ -340,8 +340,10 @@ impl Checker {
                         args[1].span,
                         "the length of str() must be at least 1",
                     ));
+                } else if n > i64::from(self.opts.strlen) {
+                    self.error(super::strings::too_long(args[1].span, n, self.opts.strlen));
                 }
-                (n.max(1) as u32 + 1).min(self.opts.strlen)
+                (n.clamp(1, i64::from(self.opts.strlen)) as u32 + 1).min(self.opts.strlen)
             }
             None => self.opts.strlen,
         };
