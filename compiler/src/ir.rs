@@ -94,6 +94,13 @@ pub enum EventSpec {
     Time {
         format: String,
     },
+    /// `join(argv, sep)`: args are `count` strings of `strlen` bytes; printed up
+    /// to the first empty one, separated by `separator`, on one line.
+    Join {
+        separator: String,
+        count: u32,
+        strlen: u32,
+    },
 }
 
 /// Where a function runs and therefore what its context is.

@@ -146,6 +146,16 @@ impl EventSink {
                 let code = value::read_u64(args, 0) as i64;
                 Flow::Exit(code as i32)
             }
+            EventSpec::Join {
+                separator,
+                count,
+                strlen,
+            } => {
+                let line = rtrace_stdlib::strings::render_join(args, *count, *strlen, separator);
+                let text = if self.json { line } else { line + "\n" };
+                self.write_text_event("join", &text)?;
+                Flow::Continue
+            }
         };
         self.out.flush()?;
         Ok(flow)

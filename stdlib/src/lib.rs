@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod merge;
 pub mod output;
 pub mod printf;
+pub mod strings;
 pub mod symbols;
 pub mod time;
 pub mod types;

@@ -95,7 +95,7 @@ impl Checker {
         let entry = catalogue::lookup(name)?;
         if !matches!(
             name,
-            "printf" | "print" | "clear" | "zero" | "delete" | "exit" | "time"
+            "printf" | "print" | "clear" | "zero" | "delete" | "exit" | "time" | "join"
         ) {
             return None;
         }
@@ -107,6 +107,7 @@ impl Checker {
                     .unwrap_or_else(|| TStmt::Expr(poison(span))),
             ),
             "print" => self.print(cx, args, span),
+            "join" => self.join_call(cx, args, span),
             "clear" | "zero" => {
                 let map = self.map_arg(args.first()?)?;
                 let event = if name == "clear" {
@@ -308,6 +309,7 @@ impl Checker {
         self.arity(entry, args, span);
         match name {
             "str" => self.str_call(cx, args, span),
+            "strncmp" => self.strncmp_call(cx, args, span),
             "ksym" => {
                 let Some(a) = args.first() else {
                     return poison(span);
