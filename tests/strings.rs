@@ -81,7 +81,8 @@ fn a_255_character_string_is_a_map_key_and_value_by_default() {
 
 #[test]
 fn a_string_too_long_for_the_limit_is_an_error_with_its_span() {
-    let script = "tracepoint:syscalls:sys_enter_openat { printf(\"%s\\n\", str(args->filename, 300)); }";
+    let script =
+        "tracepoint:syscalls:sys_enter_openat { printf(\"%s\\n\", str(args->filename, 300)); }";
     let out = run(&["--dry-run", "-e", script], None);
     assert!(!out.status.success());
     let err = stderr(&out);
@@ -113,7 +114,11 @@ fn a_string_too_long_for_the_limit_is_an_error_with_its_span() {
     assert!(out.status.success(), "{}", stderr(&out));
     // A limit out of range is an error too.
     let out = run(
-        &["--dry-run", "-e", "config = { max_strlen = 100000 } BEGIN { exit(); }"],
+        &[
+            "--dry-run",
+            "-e",
+            "config = { max_strlen = 100000 } BEGIN { exit(); }",
+        ],
         None,
     );
     assert!(!out.status.success());
@@ -128,7 +133,11 @@ fn strncmp_compares_the_first_n_characters() {
     let out = run(&["-e", script], None);
     assert!(out.status.success(), "{}", stderr(&out));
     // bpftrace 0.17 prints the same line for this script.
-    assert!(lines(&out).contains(&"0 1 0 0 1".to_string()), "{}", stdout(&out));
+    assert!(
+        lines(&out).contains(&"0 1 0 0 1".to_string()),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

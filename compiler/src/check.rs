@@ -26,8 +26,8 @@ mod kernel_access;
 mod kernel_macros;
 pub mod kernel_types;
 pub mod settings;
-mod strings;
 mod storage;
+mod strings;
 
 /// Settings that change how a script is checked.
 #[derive(Clone, Debug)]
@@ -58,7 +58,6 @@ impl Default for Options {
         }
     }
 }
-
 
 pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec<Diagnostic>> {
     let mut opts = opts.clone();

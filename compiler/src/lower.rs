@@ -80,9 +80,7 @@ fn map_spec(decl: &MapDecl, keys_max: u32) -> MapSpec {
             4,
             lhist_bucket_count(*min, *max, *step),
         ),
-        (Type::Hist | Type::Lhist { .. }, false) => {
-            (MapKind::PerCpuHash, user_key + 8, keys_max)
-        }
+        (Type::Hist | Type::Lhist { .. }, false) => (MapKind::PerCpuHash, user_key + 8, keys_max),
         (v, true) if v.is_aggregation() => (MapKind::PerCpuArray, 4, 1),
         (v, false) if v.is_aggregation() => (MapKind::PerCpuHash, user_key, keys_max),
         (_, true) => (MapKind::Hash, 8, 1),

@@ -123,12 +123,13 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
             continue;
         }
         let func = &module.functions[index];
-        let (prog, scratch) = bpf::emit_function_sized(&module, func, &opts.emit).map_err(
-            |error| CompileError::Emit {
-                probe: program.probe_names[probe.probe_id as usize].clone(),
-                error,
-            },
-        )?;
+        let (prog, scratch) =
+            bpf::emit_function_sized(&module, func, &opts.emit).map_err(|error| {
+                CompileError::Emit {
+                    probe: program.probe_names[probe.probe_id as usize].clone(),
+                    error,
+                }
+            })?;
         scratch_bytes = scratch_bytes.max(scratch);
         kernel.push(KernelProbe {
             index,
@@ -139,7 +140,9 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
     }
     if let Some(map) = bpf::scratch_map::scratch_map(&module) {
         let spec = &mut module.maps[map as usize];
-        spec.value_size = spec.value_size.max(rtrace_stdlib::types::round8(scratch_bytes));
+        spec.value_size = spec
+            .value_size
+            .max(rtrace_stdlib::types::round8(scratch_bytes));
     }
     let sections: Vec<(BpfProgram, String)> = kernel
         .iter()

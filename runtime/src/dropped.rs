@@ -9,7 +9,10 @@ use rtrace_stdlib::value::read_u64;
 use std::io;
 
 /// (map name, max_entries, updates dropped) for every script map that lost updates.
-pub fn dropped_updates(compiled: &Compiled, maps: &MapTable) -> io::Result<Vec<(String, u32, u64)>> {
+pub fn dropped_updates(
+    compiled: &Compiled,
+    maps: &MapTable,
+) -> io::Result<Vec<(String, u32, u64)>> {
     let Some(counters) = compiled
         .module
         .maps

@@ -98,8 +98,18 @@ pub const ENTRIES: &[Entry] = &[
     agg("stats", 1, 1, "count, average and total"),
     agg("hist", 1, 1, "power-of-two histogram"),
     agg("lhist", 4, 4, "linear histogram (value, min, max, step)"),
-    func("strncmp", 3, 3, "compare the first n characters of two strings (0: equal)"),
-    func("join", 1, 2, "print a NULL-terminated array of strings on one line"),
+    func(
+        "strncmp",
+        3,
+        3,
+        "compare n characters of two strings (0: equal)",
+    ),
+    func(
+        "join",
+        1,
+        2,
+        "print a NULL-terminated string array on one line",
+    ),
 ];
 
 /// Look an entry up by name (`arg0`..`arg9` are variables handled by the checker).

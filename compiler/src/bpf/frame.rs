@@ -35,7 +35,9 @@ impl Frame {
         let lives = slot_lives(func, live);
         let fixed = spills * 8 + round8(scratch);
         let in_map = match map_base {
-            Some(_) => super::scratch_map::slots_for_map(func, &lives, STACK_LIMIT.saturating_sub(fixed)),
+            Some(_) => {
+                super::scratch_map::slots_for_map(func, &lives, STACK_LIMIT.saturating_sub(fixed))
+            }
             None => vec![false; func.slots.len()],
         };
         let only = |want: bool| -> Vec<Option<(u32, u32)>> {

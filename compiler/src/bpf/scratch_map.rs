@@ -30,7 +30,11 @@ pub fn scratch_map(module: &Module) -> Option<u32> {
 
 /// Which slots to place in the scratch map so the rest pack into `budget` stack
 /// bytes: the largest slots move first (each move frees the most stack).
-pub(super) fn slots_for_map(func: &Function, lives: &[Option<(u32, u32)>], budget: u32) -> Vec<bool> {
+pub(super) fn slots_for_map(
+    func: &Function,
+    lives: &[Option<(u32, u32)>],
+    budget: u32,
+) -> Vec<bool> {
     let mut in_map = vec![false; func.slots.len()];
     let mut by_size: Vec<usize> = (0..func.slots.len())
         .filter(|&s| lives[s].is_some())

@@ -76,7 +76,12 @@ impl Checker {
 
     /// `join(argv [, sep])`: print the strings of a NULL-terminated `char *`
     /// array (at most 16) on one line, separated by `sep` (default " ").
-    pub(super) fn join_call(&mut self, cx: &mut ProbeCx, args: &[Expr], span: Span) -> Option<TStmt> {
+    pub(super) fn join_call(
+        &mut self,
+        cx: &mut ProbeCx,
+        args: &[Expr],
+        span: Span,
+    ) -> Option<TStmt> {
         let argv = self.expr(cx, args.first()?);
         self.want_int(&argv, "the argument of join()");
         let separator = match args.get(1) {

@@ -28,7 +28,8 @@ impl Codegen<'_> {
         let done = self.asm.new_label();
         self.asm.jump(insn::jmp_imm(Jmp::Eq, R0, 0, 0), done);
         let key = self.frame.scratch;
-        self.asm.emit(insn::st(Size::W, R10, key as i16, map as i32));
+        self.asm
+            .emit(insn::st(Size::W, R10, key as i16, map as i32));
         self.stack_addr(R2, key);
         self.asm.ld_map(R1, counters);
         self.asm.emit(insn::call(helper::MAP_LOOKUP_ELEM));
