@@ -3,6 +3,8 @@
 use clap::{Parser, ValueEnum};
 use rtrace_compiler::bpf::EmitOptions;
 use rtrace_compiler::check;
+use rtrace_compiler::check::settings::{MAX_MAP_KEYS, MAX_STRLEN, MIN_STRLEN};
+use rtrace_compiler::lower::MAP_KEYS_MAX;
 use rtrace_compiler::pipeline;
 use std::path::PathBuf;
 
@@ -98,11 +100,14 @@ impl Args {
         start_ns: u64,
         child: Option<(i32, PathBuf)>,
     ) -> pipeline::Options {
-        let strlen = std::env::var("BPFTRACE_STRLEN")
-            .ok()
-            .and_then(|s| s.parse::<u32>().ok())
-            .map(|n| n.clamp(2, 200))
-            .unwrap_or(64);
+        let env = |name: &str, lo: u32, hi: u32, default: u32| {
+            std::env::var(name)
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .map_or(default, |n| n.clamp(lo, hi))
+        };
+        let strlen = env("BPFTRACE_STRLEN", MIN_STRLEN, MAX_STRLEN, 256);
+        let map_keys_max = env("BPFTRACE_MAP_KEYS_MAX", 1, MAX_MAP_KEYS, MAP_KEYS_MAX);
         pipeline::Options {
             check: check::Options {
                 params,
@@ -112,6 +117,7 @@ impl Args {
                 command: child.map(|c| c.1),
                 dry_run: self.dry_run,
                 allow_unsafe: self.unsafe_,
+                map_keys_max,
             },
             emit: EmitOptions { start_ns },
         }

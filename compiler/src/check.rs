@@ -28,8 +28,10 @@ mod funcs;
 mod kernel_access;
 mod kernel_macros;
 pub mod kernel_types;
+pub mod settings;
 mod stacks;
 mod storage;
+mod strings;
 pub mod symbols;
 
 /// Settings that change how a script is checked.
@@ -51,24 +53,24 @@ pub struct Options {
     pub dry_run: bool,
     /// `--unsafe`: allow `system`, `signal` and `override`.
     pub allow_unsafe: bool,
+    /// `max_entries` of keyed maps (`BPFTRACE_MAP_KEYS_MAX`, `max_map_keys`).
+    pub map_keys_max: u32,
 }
 
 impl Default for Options {
     fn default() -> Options {
         Options {
             params: Vec::new(),
-            strlen: 64,
+            strlen: 256,
             pid: None,
             cpid: None,
             command: None,
             dry_run: false,
             allow_unsafe: false,
+            map_keys_max: crate::lower::MAP_KEYS_MAX,
         }
     }
 }
-
-/// Largest string the BPF stack can reasonably hold next to keys and records.
-const MAX_STRLEN: u32 = 200;
 
 pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec<Diagnostic>> {
     let mut opts = opts.clone();
@@ -105,6 +107,7 @@ pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec
         probe_names: checker.probe_names,
         warnings,
         stack_maps: checker.stack_maps,
+        map_keys_max: checker.opts.map_keys_max,
     })
 }
 
@@ -119,19 +122,7 @@ fn apply_config(program: &ast::Program, opts: &mut Options) -> Result<(), Vec<Di
                 )])
             }
         };
-        match item.key.to_ascii_lowercase().as_str() {
-            "max_strlen" | "strlen" | "bpftrace_strlen" | "bpftrace_max_strlen" => {
-                opts.strlen = (value as u32).clamp(2, MAX_STRLEN)
-            }
-            _ => {
-                return Err(vec![Diagnostic::error(
-                    item.span,
-                    format!("unknown config setting `{}`", item.key),
-                )
-                .with_label("unknown setting")
-                .with_note("known settings: max_strlen")])
-            }
-        }
+        settings::apply(item, value, opts).map_err(|d| vec![d])?;
     }
     Ok(())
 }

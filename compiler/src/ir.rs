@@ -110,6 +110,13 @@ pub enum EventSpec {
     /// and symbol tables now, so its stacks still resolve after it exits.
     /// args is `[U64]` (the pid).
     UserStackPid,
+    /// `join(argv, sep)`: args are `count` strings of `strlen` bytes; printed up
+    /// to the first empty one, separated by `separator`, on one line.
+    Join {
+        separator: String,
+        count: u32,
+        strlen: u32,
+    },
 }
 
 /// Where a function runs and therefore what its context is.

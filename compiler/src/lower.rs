@@ -22,6 +22,7 @@ pub use flow::possible_cpus;
 mod funcs;
 mod stacks;
 pub use stacks::USER_PIDS_MAP;
+pub mod internal_maps;
 
 /// Maximum entries of a keyed map (bpftrace's `BPFTRACE_MAP_KEYS_MAX` default).
 pub const MAP_KEYS_MAX: u32 = 4096;
@@ -31,8 +32,14 @@ pub const RINGBUF_BYTES: u32 = 1 << 20;
 /// The lowered module; `module.functions[i]` implements `program.probes[i]`; the
 /// lost-events counter and the ring buffer are the last two maps.
 pub fn lower(program: &TypedProgram) -> ir::Module {
-    let mut maps: Vec<MapSpec> = program.maps.iter().map(map_spec).collect();
+    let mut maps: Vec<MapSpec> = program
+        .maps
+        .iter()
+        .map(|m| map_spec(m, program.map_keys_max))
+        .collect();
     maps.extend(stacks::stack_map_specs(&program.stack_maps));
+    maps.push(internal_maps::scratch_map());
+    maps.push(internal_maps::dropped_updates_map(program.maps.len()));
     maps.push(MapSpec {
         name: LOST_EVENTS_MAP.to_string(),
         kind: MapKind::PerCpuArray,
@@ -75,7 +82,7 @@ pub fn lhist_bucket_count(min: i64, max: i64, step: i64) -> u32 {
     ((max - min) / step) as u32 + 2
 }
 
-fn map_spec(decl: &MapDecl) -> MapSpec {
+fn map_spec(decl: &MapDecl, keys_max: u32) -> MapSpec {
     let keyless = decl.key == Type::None;
     let user_key = round8(decl.key.size());
     let (kind, key_size, max_entries) = match (&decl.value, keyless) {
@@ -85,13 +92,11 @@ fn map_spec(decl: &MapDecl) -> MapSpec {
             4,
             lhist_bucket_count(*min, *max, *step),
         ),
-        (Type::Hist | Type::Lhist { .. }, false) => {
-            (MapKind::PerCpuHash, user_key + 8, MAP_KEYS_MAX)
-        }
+        (Type::Hist | Type::Lhist { .. }, false) => (MapKind::PerCpuHash, user_key + 8, keys_max),
         (v, true) if v.is_aggregation() => (MapKind::PerCpuArray, 4, 1),
-        (v, false) if v.is_aggregation() => (MapKind::PerCpuHash, user_key, MAP_KEYS_MAX),
+        (v, false) if v.is_aggregation() => (MapKind::PerCpuHash, user_key, keys_max),
         (_, true) => (MapKind::Hash, 8, 1),
-        (_, false) => (MapKind::Hash, user_key, MAP_KEYS_MAX),
+        (_, false) => (MapKind::Hash, user_key, keys_max),
     };
     MapSpec {
         name: decl.name.clone(),

@@ -116,7 +116,7 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
     let ast = parse::parse(source).map_err(|d| CompileError::from(vec![d]))?;
     let program = check::check(&ast, &opts.check)?;
     let mut module = lower::lower(&program);
-    let mut merged = merge_syscalls(&program, &mut module, &opts.emit);
+    let (mut merged, mut scratch_bytes) = merge_syscalls(&program, &mut module, &opts.emit);
     let mut kernel = Vec::new();
     let mut user = Vec::new();
     for (index, probe) in program.probes.iter().enumerate() {
@@ -132,17 +132,26 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
             continue;
         }
         let func = &module.functions[index];
-        let prog =
-            bpf::emit_function(&module, func, &opts.emit).map_err(|error| CompileError::Emit {
-                probe: program.probe_names[probe.probe_id as usize].clone(),
-                error,
+        let (prog, scratch) =
+            bpf::emit_function_sized(&module, func, &opts.emit).map_err(|error| {
+                CompileError::Emit {
+                    probe: program.probe_names[probe.probe_id as usize].clone(),
+                    error,
+                }
             })?;
+        scratch_bytes = scratch_bytes.max(scratch);
         kernel.push(KernelProbe {
             index,
             section: section_name(&probe.target, &func.name),
             target: probe.target.clone(),
             program: prog,
         });
+    }
+    if let Some(map) = bpf::scratch_map::scratch_map(&module) {
+        let spec = &mut module.maps[map as usize];
+        spec.value_size = spec
+            .value_size
+            .max(rtrace_stdlib::types::round8(scratch_bytes));
     }
     let sections: Vec<(BpfProgram, String)> = kernel
         .iter()
@@ -161,19 +170,22 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
 
 /// Compile the merged syscall programs ([`crate::syscalls`]), appending their
 /// functions to `module`. Returns each one's member probes and kernel probe
-/// (whose `index` is its first member's). A merged program that cannot be
-/// emitted is dropped: its members keep their own tracepoints.
+/// (whose `index` is its first member's), and the scratch-map bytes they need.
+/// A merged program that cannot be emitted is dropped: its members keep their
+/// own tracepoints.
 fn merge_syscalls(
     program: &TypedProgram,
     module: &mut ir::Module,
     emit: &EmitOptions,
-) -> Vec<(Vec<usize>, Option<KernelProbe>)> {
+) -> (Vec<MergedProbes>, u32) {
     let mut out = Vec::new();
+    let mut scratch_bytes = 0;
     for m in syscalls::merge(program) {
         let func = lower::lower_extra(&module.maps, module.functions.len(), &m.probe);
-        let Ok(prog) = bpf::emit_function(module, &func, emit) else {
+        let Ok((prog, scratch)) = bpf::emit_function_sized(module, &func, emit) else {
             continue;
         };
+        scratch_bytes = scratch_bytes.max(scratch);
         let probe = KernelProbe {
             index: m.members[0],
             section: section_name(&m.probe.target, &func.name),
@@ -183,8 +195,11 @@ fn merge_syscalls(
         module.functions.push(func);
         out.push((m.members, Some(probe)));
     }
-    out
+    (out, scratch_bytes)
 }
+
+/// The probes one merged syscall program serves, and that program (taken once emitted).
+type MergedProbes = (Vec<usize>, Option<KernelProbe>);
 
 /// The ELF section name that makes aya create the right program type. User-space
 /// probes are named after their program (paths do not belong in section names).

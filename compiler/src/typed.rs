@@ -24,6 +24,8 @@ pub struct TypedProgram {
     pub warnings: Vec<crate::diag::Diagnostic>,
     /// The stack maps the program needs: (user, depth), one per pair.
     pub stack_maps: Vec<(bool, u32)>,
+    /// `max_entries` of keyed maps (`BPFTRACE_MAP_KEYS_MAX`, `max_map_keys`).
+    pub map_keys_max: u32,
 }
 
 #[derive(Clone, Debug, PartialEq)]

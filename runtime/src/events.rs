@@ -201,6 +201,16 @@ impl EventSink {
                 self.users.note_process(value::read_u64(args, 0) as u32);
                 Flow::Continue
             }
+            EventSpec::Join {
+                separator,
+                count,
+                strlen,
+            } => {
+                let line = rtrace_stdlib::strings::render_join(args, *count, *strlen, separator);
+                let text = if self.json { line } else { line + "\n" };
+                self.write_text_event("join", &text)?;
+                Flow::Continue
+            }
         };
         self.out.flush()?;
         Ok(flow)

@@ -194,11 +194,8 @@ impl Host for UserHost {
     fn map_write(&mut self, map: MapId, key: Option<&[u8]>, src: &[u8]) {
         // Per-CPU maps get the value on CPU 0 and zero elsewhere, so it reads back
         // (merged) as exactly `src`.
-        report(
-            self.maps.update(map, key, &[src.to_vec()]),
-            "map write",
-            map,
-        );
+        let result = self.maps.update(map, key, &[src.to_vec()]);
+        crate::dropped::note_failed_update(&self.maps, result, "map write", map);
     }
 
     fn map_agg(&mut self, map: MapId, key: Option<&[u8]>, op: AggOp, val: i64) {
@@ -215,7 +212,7 @@ impl Host for UserHost {
             apply_agg(&mut copies[0], op, val);
             self.maps.update(map, key, &copies)
         });
-        report(result, "aggregation", map);
+        crate::dropped::note_failed_update(&self.maps, result, "aggregation", map);
     }
 
     fn map_delete(&mut self, map: MapId, key: Option<&[u8]>) {

@@ -1,5 +1,6 @@
 //! rtrace runtime: load and attach compiled scripts, run the event loop, print.
 pub mod attach;
+pub mod dropped;
 pub mod events;
 pub mod funcs;
 pub mod host;

@@ -155,6 +155,18 @@ pub const ENTRIES: &[Entry] = &[
     kernel_func("path", 1, 1, "full path of a struct path * (fentry only)"),
     kernel_func("debugf", 1, 4, "bpf_trace_printk to the trace pipe"),
     func("unwatch", 1, 1, "remove a watchpoint (not supported)"),
+    func(
+        "strncmp",
+        3,
+        3,
+        "compare n characters of two strings (0: equal)",
+    ),
+    func(
+        "join",
+        1,
+        2,
+        "print a NULL-terminated string array on one line",
+    ),
 ];
 
 /// Look an entry up by name (`arg0`..`arg9` are variables handled by the checker).

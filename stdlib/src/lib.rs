@@ -8,6 +8,7 @@ pub mod merge;
 pub mod output;
 pub mod printf;
 pub mod stacks;
+pub mod strings;
 pub mod symbols;
 pub mod time;
 pub mod types;

@@ -5,18 +5,22 @@
 //! cover any loop it is touched in. This keeps scripts with several printf records
 //! or string temporaries under the 512-byte limit.
 
+use super::insn::{Reg, R10};
 use super::liveness::{successors, Liveness};
 use super::{EmitError, STACK_LIMIT};
 use crate::ir::{Function, Inst, Mem};
 use rtrace_stdlib::types::round8;
 
 pub struct Frame {
-    /// r10-relative offset of each IR slot's first byte.
-    slot_off: Vec<i32>,
+    /// Base register and offset of each IR slot's first byte: r10 for stack
+    /// slots, the scratch-map register for slots placed in the scratch map.
+    slot_off: Vec<(Reg, i32)>,
     /// r10-relative offset of each spill slot.
     spill_off: Vec<i32>,
     /// r10-relative offset of the scratch area's first byte.
     pub scratch: i32,
+    /// Bytes of the per-CPU scratch map this function uses (0: stack only).
+    pub map_bytes: u32,
 }
 
 impl Frame {
@@ -26,9 +30,25 @@ impl Frame {
         live: &Liveness,
         spills: u32,
         scratch: u32,
+        map_base: Option<Reg>,
     ) -> Result<Frame, EmitError> {
         let lives = slot_lives(func, live);
-        let (slot_pos, area) = pack(func, &lives);
+        let fixed = spills * 8 + round8(scratch);
+        let in_map = match map_base {
+            Some(_) => {
+                super::scratch_map::slots_for_map(func, &lives, STACK_LIMIT.saturating_sub(fixed))
+            }
+            None => vec![false; func.slots.len()],
+        };
+        let only = |want: bool| -> Vec<Option<(u32, u32)>> {
+            lives
+                .iter()
+                .zip(&in_map)
+                .map(|(l, &m)| if m == want { *l } else { None })
+                .collect()
+        };
+        let (stack_pos, area) = pack(func, &only(false));
+        let (map_pos, map_bytes) = pack(func, &only(true));
         let spill_bytes = spills * 8;
         let scratch = round8(scratch);
         let size = spill_bytes + scratch + area;
@@ -39,16 +59,24 @@ impl Frame {
             });
         }
         let base = -(size as i32);
+        let slot_off = (0..func.slots.len())
+            .map(|s| match (in_map[s], map_base) {
+                (true, Some(reg)) => (reg, map_pos[s] as i32),
+                _ => (R10, base + stack_pos[s] as i32),
+            })
+            .collect();
         Ok(Frame {
-            slot_off: slot_pos.iter().map(|&p| base + p as i32).collect(),
+            slot_off,
             spill_off: (0..spills).map(|i| -8 * (i as i32 + 1)).collect(),
             scratch: -((spill_bytes + scratch) as i32),
+            map_bytes,
         })
     }
 
-    /// r10-relative address of `mem`.
-    pub fn addr(&self, mem: Mem) -> i32 {
-        self.slot_off[mem.slot as usize] + mem.off as i32
+    /// Base register and offset of `mem`.
+    pub fn addr(&self, mem: Mem) -> (Reg, i32) {
+        let (base, off) = self.slot_off[mem.slot as usize];
+        (base, off + mem.off as i32)
     }
 
     pub fn spill(&self, slot: u32) -> i32 {
@@ -76,7 +104,7 @@ pub fn inst_mems(inst: &Inst, out: &mut Vec<Mem>) {
 }
 
 /// [first, last] instruction index touching each slot (None if never touched).
-fn slot_lives(func: &Function, live: &Liveness) -> Vec<Option<(u32, u32)>> {
+pub(super) fn slot_lives(func: &Function, live: &Liveness) -> Vec<Option<(u32, u32)>> {
     let mut lives: Vec<Option<(u32, u32)>> = vec![None; func.slots.len()];
     let mut mems = Vec::new();
     for &b in &live.order {
@@ -130,7 +158,7 @@ fn widen_over_loops(func: &Function, live: &Liveness, lives: &mut [Option<(u32, 
 
 /// First-fit packing: byte position of each slot inside the slot area, and the
 /// area's size. Slots whose lives overlap get disjoint bytes.
-fn pack(func: &Function, lives: &[Option<(u32, u32)>]) -> (Vec<u32>, u32) {
+pub(super) fn pack(func: &Function, lives: &[Option<(u32, u32)>]) -> (Vec<u32>, u32) {
     let mut order: Vec<usize> = (0..func.slots.len())
         .filter(|&s| lives[s].is_some())
         .collect();

@@ -15,6 +15,7 @@ mod frame;
 pub mod insn;
 mod liveness;
 mod regalloc;
+pub mod scratch_map;
 
 use crate::ir::{self, MapId};
 use std::fmt;
@@ -103,6 +104,16 @@ pub fn emit_function(
     func: &ir::Function,
     opts: &EmitOptions,
 ) -> Result<BpfProgram, EmitError> {
+    codegen::emit(module, func, opts).map(|(program, _)| program)
+}
+
+/// Like [`emit_function`], also returning how many bytes of the scratch map
+/// ([`scratch_map::SCRATCH_MAP`]) the program uses (0: it fits on the stack).
+pub fn emit_function_sized(
+    module: &ir::Module,
+    func: &ir::Function,
+    opts: &EmitOptions,
+) -> Result<(BpfProgram, u32), EmitError> {
     codegen::emit(module, func, opts)
 }
 

@@ -98,7 +98,7 @@ impl Checker {
         }
         if !matches!(
             name,
-            "printf" | "print" | "clear" | "zero" | "delete" | "exit" | "time"
+            "printf" | "print" | "clear" | "zero" | "delete" | "exit" | "time" | "join"
         ) {
             return None;
         }
@@ -110,6 +110,7 @@ impl Checker {
                     .unwrap_or_else(|| TStmt::Expr(poison(span))),
             ),
             "print" => self.print(cx, args, span),
+            "join" => self.join_call(cx, args, span),
             "clear" | "zero" => {
                 let map = self.map_arg(args.first()?)?;
                 let event = if name == "clear" {
@@ -323,6 +324,7 @@ impl Checker {
             "str" => self.str_call(cx, args, span),
             "has_key" => self.has_key_call(cx, args, span),
             "len" => self.len_call(cx, args, span),
+            "strncmp" => self.strncmp_call(cx, args, span),
             "ksym" => {
                 let Some(a) = args.first() else {
                     return poison(span);
@@ -355,8 +357,10 @@ impl Checker {
                         args[1].span,
                         "the length of str() must be at least 1",
                     ));
+                } else if n > i64::from(self.opts.strlen) {
+                    self.error(super::strings::too_long(args[1].span, n, self.opts.strlen));
                 }
-                (n.max(1) as u32 + 1).min(self.opts.strlen)
+                (n.clamp(1, i64::from(self.opts.strlen)) as u32 + 1).min(self.opts.strlen)
             }
             None => self.opts.strlen,
         };

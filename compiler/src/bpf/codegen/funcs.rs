@@ -34,7 +34,7 @@ impl Codegen<'_> {
                         self.read_into(*a, reg);
                     }
                 }
-                self.stack_addr(R1, off);
+                self.addr_of(R1, off);
                 self.load_const(R2, i64::from(len));
                 self.asm.emit(insn::call(helper::TRACE_PRINTK));
             }

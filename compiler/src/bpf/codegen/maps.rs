@@ -39,26 +39,26 @@ impl Codegen<'_> {
     /// r2 = pointer to the key: the IR's key, or a zeroed scratch key for keyless maps.
     pub(super) fn key_arg(&mut self, map: MapId, key: Option<Mem>) -> Result<(), EmitError> {
         let key_size = self.map(map)?.key_size;
-        let off = match key {
+        let at = match key {
             Some(mem) => self.mem(mem, key_size)?,
             None => {
                 let off = self.frame.scratch;
                 self.zero_stack(off, key_size);
-                off
+                (R10, off)
             }
         };
-        self.stack_addr(R2, off);
+        self.addr_of(R2, at);
         Ok(())
     }
 
     /// Same key pointer again after a helper call clobbered r2 (already validated
     /// and, for keyless maps, already zeroed).
     fn key_arg_again(&mut self, key: Option<Mem>) {
-        let off = match key {
+        let at = match key {
             Some(mem) => self.frame.addr(mem),
-            None => self.frame.scratch,
+            None => (R10, self.frame.scratch),
         };
-        self.stack_addr(R2, off);
+        self.addr_of(R2, at);
     }
 
     fn lookup(&mut self, map: MapId, key: Option<Mem>) -> Result<(), EmitError> {
@@ -80,13 +80,13 @@ impl Codegen<'_> {
         self.lookup(map, key)?;
         let (missing, done) = (self.asm.new_label(), self.asm.new_label());
         self.asm.jump(insn::jmp_imm(Jmp::Eq, R0, 0, 0), missing);
-        self.copy((R10, dst), (R0, 0), size, R1);
+        self.copy(dst, (R0, 0), size, R1);
         if let Some(f) = found {
             self.set_imm(f, 1);
         }
         self.asm.goto(done);
         self.asm.bind(missing);
-        self.zero_stack(dst, size);
+        self.zero_at(dst, size);
         if let Some(f) = found {
             self.set_imm(f, 0);
         }
@@ -194,10 +194,11 @@ impl Codegen<'_> {
         self.stack_addr(R3, value);
         self.asm.emit(insn::mov64_imm(R4, 0)); // BPF_ANY
         self.asm.emit(insn::call(helper::MAP_UPDATE_ELEM));
+        self.count_dropped_update(map);
     }
 
     pub(super) fn emit_record(&mut self, mem: Mem, len: u32) -> Result<(), EmitError> {
-        let off = self.mem(mem, len)?;
+        let at = self.mem(mem, len)?;
         let ring = self
             .module
             .maps
@@ -205,7 +206,7 @@ impl Codegen<'_> {
             .position(|m| m.kind == MapKind::RingBuf)
             .ok_or(EmitError::NoRingBuffer)?;
         self.asm.ld_map(R1, ring as MapId);
-        self.stack_addr(R2, off);
+        self.addr_of(R2, at);
         self.load_const(R3, i64::from(len));
         self.asm.emit(insn::mov64_imm(R4, 0));
         self.asm.emit(insn::call(helper::RINGBUF_OUTPUT));
@@ -231,9 +232,10 @@ impl Codegen<'_> {
         let value = self.mem(src, spec.value_size)?;
         self.asm.ld_map(R1, map);
         self.key_arg(map, key)?;
-        self.stack_addr(R3, value);
+        self.addr_of(R3, value);
         self.asm.emit(insn::mov64_imm(R4, 0)); // BPF_ANY
         self.asm.emit(insn::call(helper::MAP_UPDATE_ELEM));
+        self.count_dropped_update(map);
         Ok(())
     }
 

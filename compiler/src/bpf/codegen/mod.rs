@@ -8,10 +8,12 @@
 //! and the location helpers; [`scalar`] selects ALU, memory, context, builtin and
 //! string instructions, [`maps`] the map helpers and the ring buffer.
 
+mod dropped;
 mod funcs;
 mod maps;
 mod percpu;
 mod scalar;
+mod scratch;
 mod stacks;
 
 use maps::{is_array, map_spec};
@@ -22,24 +24,34 @@ use super::frame::Frame;
 use super::insn::{self, Alu, Jmp, Reg, Size, R0, R1, R10, R2, R6, R7, R8, R9};
 use super::liveness::{self, Liveness};
 use super::regalloc::{self, Allocation, Loc};
+use super::scratch_map::scratch_map;
 use super::{BpfProgram, EmitError, EmitOptions};
 use crate::ir::{BlockId, Cond, Context, Function, Inst, Mem, Module, Operand, Term, VReg};
 use rtrace_stdlib::types::round8;
 
-/// Compile one function (see `bpf::emit_function`).
-pub fn emit(module: &Module, func: &Function, opts: &EmitOptions) -> Result<BpfProgram, EmitError> {
+/// Compile one function (see `bpf::emit_function`); also returns the bytes of
+/// the scratch map it uses (0 if everything fits on the stack).
+pub fn emit(
+    module: &Module,
+    func: &Function,
+    opts: &EmitOptions,
+) -> Result<(BpfProgram, u32), EmitError> {
     if func.context == Context::User {
         return Err(EmitError::UserContext {
             function: func.name.clone(),
         });
     }
     let live = liveness::analyse(func)?;
-    let mut alloc = regalloc::allocate(func, &live, &[R6, R7, R8, R9]);
-    if ctx_stays_in_r1(func) {
-        alloc.locs[live.ctx_var as usize] = Some(Loc::Reg(R1));
-    }
     let scratch = scratch_bytes(module, func, &live)?;
-    let frame = Frame::layout(func, &live, alloc.spill_slots, scratch)?;
+    let (alloc, frame, scratch_base) = match plan(func, &live, scratch, None) {
+        Err(EmitError::StackLimit { .. }) if scratch_map(module).is_some() => {
+            let map = scratch_map(module).unwrap_or_default();
+            let (alloc, frame, _) = plan(func, &live, scratch.max(8), Some(SCRATCH_BASE))?;
+            (alloc, frame, Some(map))
+        }
+        other => other?,
+    };
+    let map_bytes = frame.map_bytes;
     let mut asm = Asm::new();
     let labels = (0..func.blocks.len()).map(|_| asm.new_label()).collect();
     let mut cg = Codegen {
@@ -51,15 +63,39 @@ pub fn emit(module: &Module, func: &Function, opts: &EmitOptions) -> Result<BpfP
         frame,
         asm,
         labels,
+        scratch_map: scratch_base,
     };
     cg.prologue();
     cg.body()?;
     let (insns, map_relocs) = cg.asm.finish()?;
-    Ok(BpfProgram {
+    let program = BpfProgram {
         name: func.name.clone(),
         insns,
         map_relocs,
-    })
+    };
+    Ok((program, map_bytes))
+}
+
+/// Register allocation and frame layout; with `map_base` the reserved register
+/// is kept out of allocation and big slots may live in the scratch map.
+fn plan(
+    func: &Function,
+    live: &Liveness,
+    scratch: u32,
+    map_base: Option<Reg>,
+) -> Result<(Allocation, Frame, Option<u32>), EmitError> {
+    let regs: &[Reg] = if map_base.is_some() {
+        &[R6, R7, R8]
+    } else {
+        &[R6, R7, R8, R9]
+    };
+    let mut alloc = regalloc::allocate(func, live, regs);
+    // The scratch-map lookup in the prologue clobbers r1.
+    if map_base.is_none() && ctx_stays_in_r1(func) {
+        alloc.locs[live.ctx_var as usize] = Some(Loc::Reg(R1));
+    }
+    let frame = Frame::layout(func, live, alloc.spill_slots, scratch, map_base)?;
+    Ok((alloc, frame, None))
 }
 
 /// Bytes of scratch stack the expansions need: zero keys for keyless maps and the
@@ -75,6 +111,11 @@ fn scratch_bytes(module: &Module, func: &Function, live: &Liveness) -> Result<u3
             }
             if matches!(inst, Inst::Emit { .. }) && maps::lost_events_map(module).is_some() {
                 need = need.max(8); // the zero index of the lost-events counter
+            }
+            if matches!(inst, Inst::MapWrite { .. } | Inst::MapAgg { .. })
+                && dropped::dropped_map(module).is_some()
+            {
+                need = need.max(8); // the map index of the dropped-updates counter
             }
             let (map, key) = match inst {
                 Inst::MapRead { map, key, .. }
@@ -146,6 +187,9 @@ pub(super) fn ctx_direct_ok(context: &Context, off: u32, size: u8) -> bool {
     }
 }
 
+/// The register holding the scratch map's value pointer when the map is used.
+const SCRATCH_BASE: Reg = R9;
+
 fn fits_i32(v: i64) -> bool {
     i32::try_from(v).is_ok()
 }
@@ -167,6 +211,8 @@ struct Codegen<'a> {
     asm: Asm,
     /// One label per IR block.
     labels: Vec<Label>,
+    /// The scratch map, if big slots live there (pointer in `SCRATCH_BASE`).
+    scratch_map: Option<u32>,
 }
 
 fn bad<T>(what: String) -> Result<T, EmitError> {
@@ -260,8 +306,8 @@ impl Codegen<'_> {
         }
     }
 
-    /// r10-relative address of `len` bytes at `mem`, checked against the slot.
-    fn mem(&self, mem: Mem, len: u32) -> Result<i32, EmitError> {
+    /// Base register and offset of `len` bytes at `mem`, checked against the slot.
+    fn mem(&self, mem: Mem, len: u32) -> Result<(Reg, i32), EmitError> {
         let Some(slot) = self.func.slots.get(mem.slot as usize) else {
             return bad(format!(
                 "{}: slot s{} does not exist",
@@ -279,8 +325,15 @@ impl Codegen<'_> {
 
     /// `reg = r10 + off`
     fn stack_addr(&mut self, reg: Reg, off: i32) {
-        self.asm.emit(insn::mov64_reg(reg, R10));
-        self.asm.emit(insn::alu64_imm(Alu::Add, reg, off));
+        self.addr_of(reg, (R10, off));
+    }
+
+    /// `reg = base + off` (a stack or scratch-map address).
+    fn addr_of(&mut self, reg: Reg, (base, off): (Reg, i32)) {
+        self.asm.emit(insn::mov64_reg(reg, base));
+        if off != 0 {
+            self.asm.emit(insn::alu64_imm(Alu::Add, reg, off));
+        }
     }
 
     fn alu(&mut self, op: Alu, dst: Reg, src: Src) {
@@ -309,11 +362,16 @@ impl Codegen<'_> {
     }
 
     fn zero_stack(&mut self, off: i32, len: u32) {
+        self.zero_at((R10, off), len);
+    }
+
+    /// Zero `len` bytes at `base + off`.
+    fn zero_at(&mut self, (base, off): (Reg, i32), len: u32) {
         let mut done = 0;
         while done < len {
             let at = off + done as i32;
             let size = Self::chunk(len - done, &[at]);
-            self.asm.emit(insn::st(size, R10, at as i16, 0));
+            self.asm.emit(insn::st(size, base, at as i16, 0));
             done += size.bytes();
         }
     }
@@ -339,6 +397,9 @@ impl Codegen<'_> {
         let ctx = self.live.ctx_var;
         if self.alloc.locs[ctx as usize].is_some() {
             self.write_back(ctx, R1);
+        }
+        if let Some(map) = self.scratch_map {
+            self.load_scratch_base(map);
         }
         let entry_live: Vec<VReg> = self.live.live_in[0].iter().filter(|&v| v != ctx).collect();
         for v in entry_live {
@@ -447,13 +508,13 @@ impl Codegen<'_> {
             } => self.load(dst, mem, size, signed)?,
             Inst::Store { mem, src, size } => self.store(mem, src, size)?,
             Inst::Zero { mem, len } => {
-                let off = self.mem(mem, len)?;
-                self.zero_stack(off, len);
+                let at = self.mem(mem, len)?;
+                self.zero_at(at, len);
             }
             Inst::Copy { dst, src, len } => {
                 let d = self.mem(dst, len)?;
                 let s = self.mem(src, len)?;
-                self.copy((R10, d), (R10, s), len, R1);
+                self.copy(d, s, len, R1);
             }
             Inst::CtxLoad {
                 dst,

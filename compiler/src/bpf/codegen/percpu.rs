@@ -2,7 +2,7 @@
 //! which lets a kernel probe sum an aggregation over all CPUs.
 
 use super::Codegen;
-use crate::bpf::insn::{self, helper, Jmp, R0, R1, R10, R3};
+use crate::bpf::insn::{self, helper, Jmp, R0, R1, R3};
 use crate::bpf::EmitError;
 use crate::ir::{MapId, Mem, VReg};
 
@@ -23,11 +23,11 @@ impl Codegen<'_> {
         self.asm.emit(insn::call(helper::MAP_LOOKUP_PERCPU_ELEM));
         let (missing, done) = (self.asm.new_label(), self.asm.new_label());
         self.asm.jump(insn::jmp_imm(Jmp::Eq, R0, 0, 0), missing);
-        self.copy((R10, dst), (R0, 0), size, R1);
+        self.copy(dst, (R0, 0), size, R1);
         self.set_imm(found, 1);
         self.asm.goto(done);
         self.asm.bind(missing);
-        self.zero_stack(dst, size);
+        self.zero_at(dst, size);
         self.set_imm(found, 0);
         self.asm.bind(done);
         Ok(())

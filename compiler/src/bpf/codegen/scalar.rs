@@ -185,12 +185,13 @@ impl Codegen<'_> {
         signed: bool,
     ) -> Result<(), EmitError> {
         let sz = self.access_size(size)?;
-        let off = self.mem(mem, u32::from(size))? as i16;
+        let (base, off) = self.mem(mem, u32::from(size))?;
+        let off = off as i16;
         let t = self.def_reg(dst, R0);
         self.asm.emit(if signed && size < 8 {
-            insn::ldxsx(sz, t, R10, off)
+            insn::ldxsx(sz, t, base, off)
         } else {
-            insn::ldx(sz, t, R10, off)
+            insn::ldx(sz, t, base, off)
         });
         self.write_back(dst, t);
         Ok(())
@@ -198,17 +199,18 @@ impl Codegen<'_> {
 
     pub(super) fn store(&mut self, mem: Mem, src: Operand, size: u8) -> Result<(), EmitError> {
         let sz = self.access_size(size)?;
-        let off = self.mem(mem, u32::from(size))? as i16;
+        let (base, off) = self.mem(mem, u32::from(size))?;
+        let off = off as i16;
         match src {
             // Narrow stores keep the low bits of the (truncated) immediate.
             Operand::Imm(i) if size < 8 || fits_i32(i) => {
-                self.asm.emit(insn::st(sz, R10, off, i as i32))
+                self.asm.emit(insn::st(sz, base, off, i as i32))
             }
             _ => {
                 let Src::Reg(r) = self.operand(src, R1) else {
                     unreachable!("a 64-bit immediate is materialised in a register");
                 };
-                self.asm.emit(insn::stx(sz, R10, off, r));
+                self.asm.emit(insn::stx(sz, base, off, r));
             }
         }
         Ok(())
@@ -296,13 +298,13 @@ impl Codegen<'_> {
         user: bool,
         string: bool,
     ) -> Result<(), EmitError> {
-        let off = self.mem(dst, len)?;
+        let at = self.mem(dst, len)?;
         if len == 0 {
             return Ok(());
         }
         if string {
             // The helper stops at the NUL; clear the rest so equal strings hash equal.
-            self.zero_stack(off, len);
+            self.zero_at(at, len);
         }
         let helper = match (user, string) {
             (false, false) => helper::PROBE_READ_KERNEL,
@@ -311,7 +313,7 @@ impl Codegen<'_> {
             (true, true) => helper::PROBE_READ_USER_STR,
         };
         self.read_into(addr, R3);
-        self.stack_addr(R1, off);
+        self.addr_of(R1, at);
         self.load_const(R2, i64::from(len));
         self.asm.emit(insn::call(helper));
         Ok(())
@@ -364,8 +366,8 @@ impl Codegen<'_> {
             self.asm.new_label(),
         );
         for i in 0..len as i32 {
-            self.asm.emit(insn::ldx(Size::B, R1, R10, (a + i) as i16));
-            self.asm.emit(insn::ldx(Size::B, R2, R10, (b + i) as i16));
+            self.asm.emit(insn::ldx(Size::B, R1, a.0, (a.1 + i) as i16));
+            self.asm.emit(insn::ldx(Size::B, R2, b.0, (b.1 + i) as i16));
             self.asm.jump(insn::jmp_reg(Jmp::Ne, R1, R2, 0), differ);
             if i + 1 < len as i32 {
                 self.asm.jump(insn::jmp_imm(Jmp::Eq, R1, 0, 0), equal);
@@ -384,8 +386,8 @@ impl Codegen<'_> {
 
     /// The current task's comm, 16 bytes NUL-padded by the helper.
     pub(super) fn comm(&mut self, dst: Mem) -> Result<(), EmitError> {
-        let off = self.mem(dst, 16)?;
-        self.stack_addr(R1, off);
+        let at = self.mem(dst, 16)?;
+        self.addr_of(R1, at);
         self.asm.emit(insn::mov64_imm(R2, 16));
         self.asm.emit(insn::call(helper::GET_CURRENT_COMM));
         Ok(())
