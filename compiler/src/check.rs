@@ -84,6 +84,7 @@ pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec
         events: Vec::new(),
         probe_names: Vec::new(),
         diags: Vec::new(),
+        warnings: Vec::new(),
         report: false,
         remembered_vars: HashMap::new(),
         kernel,
@@ -105,7 +106,7 @@ pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec
         events: checker.events,
         probes,
         probe_names: checker.probe_names,
-        warnings,
+        warnings: warnings.into_iter().chain(checker.warnings).collect(),
         stack_maps: checker.stack_maps,
         map_keys_max: checker.opts.map_keys_max,
     })
@@ -201,6 +202,8 @@ struct Checker {
     events: Vec<EventSpec>,
     probe_names: Vec<String>,
     diags: Vec<Diagnostic>,
+    /// Warnings of the reporting pass.
+    warnings: Vec<Diagnostic>,
     /// Only the second pass reports errors.
     report: bool,
     /// Variable types learnt in the first pass, by (block, target, name).
@@ -241,9 +244,12 @@ pub(crate) fn poison(span: Span) -> TExpr {
 }
 
 impl Checker {
+    /// Reports `d` (in the reporting pass); warnings do not fail the check.
     fn error(&mut self, d: Diagnostic) {
-        if self.report {
-            self.diags.push(d);
+        match (self.report, d.is_error()) {
+            (false, _) => {}
+            (true, true) => self.diags.push(d),
+            (true, false) => self.warnings.push(d),
         }
     }
 
