@@ -9,7 +9,7 @@ use rtrace_compiler::ir::{
 };
 use rtrace_compiler::jit::{compile, Host, JitProgram};
 use rtrace_stdlib::types::Type;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn run_one(module: &Module) -> Recorder {
     let mut host = Recorder::default();
@@ -904,20 +904,10 @@ fn big_function(n: usize) -> Module {
 }
 
 #[test]
-fn a_10000_instruction_function_compiles_quickly_and_runs() {
+fn a_10000_instruction_function_compiles_and_runs() {
+    // Its speed is measured by bench/run (row 4), not asserted here.
     let module = big_function(10_000);
-    let start = Instant::now();
     let program: JitProgram = compile(&module, &[0]).unwrap();
-    let took = start.elapsed();
-    eprintln!("JIT compile of 10,000 IR instructions: {took:?}");
-    // Debug builds of Cranelift are far slower than release ones (which take
-    // well under 100 ms); this bound only catches pathological regressions.
-    let limit = if cfg!(debug_assertions) {
-        Duration::from_secs(5)
-    } else {
-        Duration::from_millis(100)
-    };
-    assert!(took < limit, "took {took:?}");
     let mut host = Recorder::default();
     program.run(0, &mut host);
     assert_eq!(host.aggs.len(), 10_000 / 8);

@@ -1,7 +1,6 @@
 //! Kernel symbols against the real `/proc/kallsyms` of this machine.
 
 use rtrace_stdlib::symbols::{ksym, ksymoff, KernelSymbols};
-use std::time::Instant;
 
 /// The address kallsyms lists for `name`, read independently of the parser.
 fn kallsyms_address(name: &str) -> u64 {
@@ -38,14 +37,9 @@ fn sizes_end_at_the_next_functions_padding() {
 }
 
 #[test]
-fn loading_kallsyms_is_fast() {
-    let started = Instant::now();
+fn loading_kallsyms_reads_every_text_symbol() {
+    // Load time (~29 ms in release builds, most of it the kernel generating the
+    // file) belongs to benchmarks, not to an assertion on a shared machine.
     let syms = KernelSymbols::load().expect("load kallsyms");
-    let took = started.elapsed();
     assert!(syms.len() > 10_000, "only {} symbols", syms.len());
-    // Release builds take ~29 ms here, ~25 ms of which is the kernel generating
-    // the file (4 KiB per read); the bounds leave room for a busy machine.
-    let limit_ms = if cfg!(debug_assertions) { 300 } else { 60 };
-    assert!(took.as_millis() < limit_ms, "took {took:?}");
-    eprintln!("loaded {} symbols in {took:?}", syms.len());
 }
