@@ -193,6 +193,7 @@ fn has_control_flow(e: &TExpr) -> bool {
             PartSrc::Mem { addr, .. } => has_control_flow(addr),
             PartSrc::Ctx { .. } => false,
             PartSrc::Copy { value, .. } => has_control_flow(value),
+            PartSrc::Buf { addr, count, .. } => has_control_flow(addr) || has_control_flow(count),
         }),
         IncDec {
             target: LValue::Map { key, .. },
@@ -691,7 +692,7 @@ impl<'a> FnLower<'a> {
     }
 
     /// Lower `e` when a vreg computed earlier must survive it: spill around control flow.
-    fn scalar_after(&mut self, keep: VReg, e: &TExpr) -> (VReg, VReg) {
+    pub(super) fn scalar_after(&mut self, keep: VReg, e: &TExpr) -> (VReg, VReg) {
         if !has_control_flow(e) {
             let v = self.scalar(e);
             return (keep, v);

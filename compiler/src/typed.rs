@@ -190,6 +190,14 @@ pub enum PartSrc {
     Ctx { off: u32, len: u32 },
     /// The first `len` bytes of an in-memory value (`pton()` bytes).
     Copy { value: TExpr, len: u32 },
+    /// `buf(addr, count)`: `min(count, cap)` as a u64, then that many bytes of
+    /// kernel or user memory at `addr` (a `Type::Buf { cap }` value).
+    Buf {
+        addr: TExpr,
+        count: TExpr,
+        cap: u32,
+        user: bool,
+    },
 }
 
 /// Kernel helpers called for their side effect.

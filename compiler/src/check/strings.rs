@@ -17,7 +17,7 @@ use super::kernel_access::{default_user, int_view};
 use super::{poison, texpr, Checker, ProbeCx};
 use crate::ast::Expr;
 use crate::ir::{BinOp, EventSpec};
-use crate::typed::{TExpr, TExprKind, TStmt};
+use crate::typed::{Part, PartSrc, TExpr, TExprKind, TStmt};
 use rtrace_stdlib::types::Type;
 
 /// How many `char *` entries `join()` reads (bpftrace's limit).
@@ -129,5 +129,67 @@ impl Checker {
             strlen,
         });
         Some(TStmt::Emit { event, args: words })
+    }
+}
+
+impl Checker {
+    /// `buf(p, n)`: up to `n` bytes at `p`. A constant `n` is the capacity;
+    /// otherwise the capacity is the string limit and the count is clipped to it.
+    pub(super) fn buf_call(&mut self, cx: &mut ProbeCx, args: &[Expr], span: Span) -> TExpr {
+        let [p, n] = args else {
+            return poison(span);
+        };
+        let addr = self.expr(cx, p);
+        if !matches!(addr.ty, Type::Int { .. } | Type::Ptr { .. }) {
+            self.error(
+                Diagnostic::error(
+                    addr.span,
+                    format!("buf() reads memory at an address, not a {}", addr.ty),
+                )
+                .with_label("not a pointer or integer"),
+            );
+            return poison(span);
+        }
+        let count = self.expr(cx, n);
+        self.want_int(&count, "the length of buf()");
+        let strlen = self.opts.strlen;
+        let cap = match count.kind {
+            TExprKind::Int(n) if n < 1 => {
+                self.error(
+                    Diagnostic::error(count.span, "the length of buf() must be at least 1")
+                        .with_label(format!("{n}")),
+                );
+                return poison(span);
+            }
+            TExprKind::Int(n) if n > i64::from(strlen) => {
+                self.error(
+                    Diagnostic::error(
+                        count.span,
+                        format!("a buffer of {n} bytes is too long for the limit of {strlen} bytes"),
+                    )
+                    .with_label(format!("at most {strlen}"))
+                    .with_note(
+                        "raise the limit with BPFTRACE_STRLEN=N or `config = { max_strlen = N }`",
+                    ),
+                );
+                return poison(span);
+            }
+            TExprKind::Int(n) => n as u32,
+            _ => strlen,
+        };
+        let user = match addr.ty {
+            Type::Ptr { user, .. } => user,
+            _ => default_user(cx.target),
+        };
+        let part = Part {
+            at: 0,
+            src: PartSrc::Buf {
+                addr: int_view(addr),
+                count: int_view(count),
+                cap,
+                user,
+            },
+        };
+        texpr(TExprKind::Build(vec![part]), Type::Buf { cap }, span)
     }
 }

@@ -153,6 +153,10 @@ impl Rewrite {
                 PartSrc::Mem { addr, .. } => self.expr(addr),
                 // Tracepoint byte arrays have no register to come from.
                 PartSrc::Ctx { .. } => Err(Unsupported),
+                PartSrc::Buf { addr, count, .. } => {
+                    self.expr(addr)?;
+                    self.expr(count)
+                }
             }),
         }
     }
