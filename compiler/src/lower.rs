@@ -22,6 +22,7 @@ pub use flow::possible_cpus;
 mod funcs;
 mod stacks;
 pub use stacks::USER_PIDS_MAP;
+pub mod strcontains;
 pub mod internal_maps;
 
 /// Maximum entries of a keyed map (bpftrace's `BPFTRACE_MAP_KEYS_MAX` default).
@@ -172,7 +173,7 @@ fn fits_imm(v: i64) -> bool {
 fn has_control_flow(e: &TExpr) -> bool {
     use TExprKind::*;
     match &e.kind {
-        LogAnd(..) | LogOr(..) | Ternary { .. } => true,
+        LogAnd(..) | LogOr(..) | Ternary { .. } | StrContains { .. } => true,
         // A user stack announces a new process behind a branch.
         Stack {
             pid_event: Some(_), ..
@@ -803,6 +804,7 @@ impl<'a> FnLower<'a> {
                     scalar(dst)
                 }
             }
+            StrContains { hay, needle } => scalar(self.str_contains(hay, needle)),
             LogAnd(a, b) => scalar(self.short_circuit(a, b, true)),
             LogOr(a, b) => scalar(self.short_circuit(a, b, false)),
             LogNot(x) => {

@@ -171,6 +171,11 @@ pub enum TExprKind {
         limit: u32,
         pid_event: Option<EventId>,
     },
+    /// `strcontains(hay, needle)`: 1 if the string `needle` occurs in `hay`.
+    StrContains {
+        hay: Box<TExpr>,
+        needle: Box<TExpr>,
+    },
 }
 
 /// One piece of a [`TExprKind::Build`] value, written at byte `at`.

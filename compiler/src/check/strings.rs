@@ -17,6 +17,7 @@ use super::kernel_access::{default_user, int_view};
 use super::{poison, texpr, Checker, ProbeCx};
 use crate::ast::Expr;
 use crate::ir::{BinOp, EventSpec};
+use crate::lower::strcontains::{compare_pairs, Needle, MAX_COMPARE_PAIRS};
 use crate::typed::{Part, PartSrc, TExpr, TExprKind, TStmt};
 use rtrace_stdlib::types::Type;
 
@@ -148,7 +149,7 @@ impl Checker {
                 )
                 .with_label("not a pointer or integer"),
             );
-            return poison(span);
+            return bad_buf(span);
         }
         let count = self.expr(cx, n);
         self.want_int(&count, "the length of buf()");
@@ -159,7 +160,7 @@ impl Checker {
                     Diagnostic::error(count.span, "the length of buf() must be at least 1")
                         .with_label(format!("{n}")),
                 );
-                return poison(span);
+                return bad_buf(span);
             }
             TExprKind::Int(n) if n > i64::from(strlen) => {
                 self.error(
@@ -172,7 +173,7 @@ impl Checker {
                         "raise the limit with BPFTRACE_STRLEN=N or `config = { max_strlen = N }`",
                     ),
                 );
-                return poison(span);
+                return bad_buf(span);
             }
             TExprKind::Int(n) => n as u32,
             _ => strlen,
@@ -191,5 +192,64 @@ impl Checker {
             },
         };
         texpr(TExprKind::Build(vec![part]), Type::Buf { cap }, span)
+    }
+}
+
+/// A `buf()` that was reported: typed as a buffer so that its users (printf
+/// `%r`) raise no second error.
+fn bad_buf(span: Span) -> TExpr {
+    let mut e = poison(span);
+    e.ty = Type::Buf { cap: 1 };
+    e
+}
+
+impl Checker {
+    /// `strcontains(hay, needle)`: 1 if `needle` occurs in `hay`, else 0.
+    pub(super) fn strcontains_call(
+        &mut self,
+        cx: &mut ProbeCx,
+        args: &[Expr],
+        span: Span,
+    ) -> TExpr {
+        let [hay, needle] = args else {
+            return poison(span);
+        };
+        let (hay, needle) = (self.expr(cx, hay), self.expr(cx, needle));
+        for side in [&hay, &needle] {
+            if !side.ty.is_str() {
+                self.error(
+                    Diagnostic::error(
+                        side.span,
+                        format!("strcontains() searches strings, not {}", side.ty),
+                    )
+                    .with_label("not a string")
+                    .with_note("read a pointer's string with str(p)"),
+                );
+                return poison(span);
+            }
+        }
+        let pairs = compare_pairs(hay.ty.size(), Needle::of(&needle));
+        if pairs > MAX_COMPARE_PAIRS {
+            self.error(
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "strcontains() on a {} and a {} needs {pairs} byte compares (at most {MAX_COMPARE_PAIRS})",
+                        hay.ty, needle.ty
+                    ),
+                )
+                .with_label("too costly")
+                .with_note("use a literal needle, or cut the strings with str(s, n)"),
+            );
+            return poison(span);
+        }
+        texpr(
+            TExprKind::StrContains {
+                hay: Box::new(hay),
+                needle: Box::new(needle),
+            },
+            Type::I64,
+            span,
+        )
     }
 }
