@@ -22,8 +22,8 @@ pub use flow::possible_cpus;
 mod funcs;
 mod stacks;
 pub use stacks::USER_PIDS_MAP;
-pub mod strcontains;
 pub mod internal_maps;
+pub mod strcontains;
 
 /// Maximum entries of a keyed map (bpftrace's `BPFTRACE_MAP_KEYS_MAX` default).
 pub const MAP_KEYS_MAX: u32 = 4096;

@@ -256,6 +256,7 @@ fn type_noun(ty: &Type) -> String {
         Type::Int { .. } => "integer".to_string(),
         Type::Str { .. } => "string".to_string(),
         Type::Tuple(_) => "tuple".to_string(),
+        Type::Buf { .. } => "buffer".to_string(),
         other => other.to_string(),
     }
 }

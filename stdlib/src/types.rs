@@ -272,7 +272,7 @@ impl fmt::Display for Type {
             Type::Timestamp(_) => write!(f, "timestamp"),
             Type::Bytes { len } => write!(f, "uint8[{len}]"),
             Type::Stack(st) => write!(f, "{st}"),
-            Type::Buf { .. } => write!(f, "buffer"),
+            Type::Buf { cap } => write!(f, "buffer[{cap}]"),
         }
     }
 }

@@ -166,7 +166,9 @@ impl Checker {
                 self.error(
                     Diagnostic::error(
                         count.span,
-                        format!("a buffer of {n} bytes is too long for the limit of {strlen} bytes"),
+                        format!(
+                            "a buffer of {n} bytes is too long for the limit of {strlen} bytes"
+                        ),
                     )
                     .with_label(format!("at most {strlen}"))
                     .with_note(
