@@ -453,6 +453,16 @@ pub enum Inst {
         map: MapId,
         user: bool,
     },
+    /// `buf(p, n)`: store `min(count, cap)` as a u64 at `dst`, then copy that many
+    /// bytes of kernel or user memory at `addr` to `dst + 8` (room for `cap`
+    /// bytes, already zeroed; on a fault the copied range is zeroed).
+    ReadBuf {
+        dst: Mem,
+        cap: u32,
+        count: VReg,
+        addr: VReg,
+        user: bool,
+    },
 }
 
 /// Side effects only a kernel probe can have.
@@ -498,6 +508,7 @@ impl Inst {
             | Inst::Copy { .. }
             | Inst::Read { .. }
             | Inst::ReadStr { .. }
+            | Inst::ReadBuf { .. }
             | Inst::Comm { .. }
             | Inst::MapWrite { .. }
             | Inst::MapAgg { .. }
@@ -535,6 +546,10 @@ impl Inst {
             }
             Inst::Store { src, .. } | Inst::MapAgg { val: src, .. } => operand(src, &mut visit),
             Inst::Read { addr, .. } | Inst::ReadStr { addr, .. } => visit(addr),
+            Inst::ReadBuf { count, addr, .. } => {
+                visit(count);
+                visit(addr);
+            }
             Inst::MapEntry { index, .. } => visit(index),
             Inst::MapReadCpu { cpu, .. } => visit(cpu),
             Inst::MapLen { .. }

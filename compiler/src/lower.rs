@@ -23,6 +23,7 @@ mod funcs;
 mod stacks;
 pub use stacks::USER_PIDS_MAP;
 pub mod internal_maps;
+pub mod strcontains;
 
 /// Maximum entries of a keyed map (bpftrace's `BPFTRACE_MAP_KEYS_MAX` default).
 pub const MAP_KEYS_MAX: u32 = 4096;
@@ -172,7 +173,7 @@ fn fits_imm(v: i64) -> bool {
 fn has_control_flow(e: &TExpr) -> bool {
     use TExprKind::*;
     match &e.kind {
-        LogAnd(..) | LogOr(..) | Ternary { .. } => true,
+        LogAnd(..) | LogOr(..) | Ternary { .. } | StrContains { .. } => true,
         // A user stack announces a new process behind a branch.
         Stack {
             pid_event: Some(_), ..
@@ -193,6 +194,7 @@ fn has_control_flow(e: &TExpr) -> bool {
             PartSrc::Mem { addr, .. } => has_control_flow(addr),
             PartSrc::Ctx { .. } => false,
             PartSrc::Copy { value, .. } => has_control_flow(value),
+            PartSrc::Buf { addr, count, .. } => has_control_flow(addr) || has_control_flow(count),
         }),
         IncDec {
             target: LValue::Map { key, .. },
@@ -691,7 +693,7 @@ impl<'a> FnLower<'a> {
     }
 
     /// Lower `e` when a vreg computed earlier must survive it: spill around control flow.
-    fn scalar_after(&mut self, keep: VReg, e: &TExpr) -> (VReg, VReg) {
+    pub(super) fn scalar_after(&mut self, keep: VReg, e: &TExpr) -> (VReg, VReg) {
         if !has_control_flow(e) {
             let v = self.scalar(e);
             return (keep, v);
@@ -802,6 +804,7 @@ impl<'a> FnLower<'a> {
                     scalar(dst)
                 }
             }
+            StrContains { hay, needle } => scalar(self.str_contains(hay, needle)),
             LogAnd(a, b) => scalar(self.short_circuit(a, b, true)),
             LogOr(a, b) => scalar(self.short_circuit(a, b, false)),
             LogNot(x) => {

@@ -171,6 +171,11 @@ pub enum TExprKind {
         limit: u32,
         pid_event: Option<EventId>,
     },
+    /// `strcontains(hay, needle)`: 1 if the string `needle` occurs in `hay`.
+    StrContains {
+        hay: Box<TExpr>,
+        needle: Box<TExpr>,
+    },
 }
 
 /// One piece of a [`TExprKind::Build`] value, written at byte `at`.
@@ -190,6 +195,14 @@ pub enum PartSrc {
     Ctx { off: u32, len: u32 },
     /// The first `len` bytes of an in-memory value (`pton()` bytes).
     Copy { value: TExpr, len: u32 },
+    /// `buf(addr, count)`: `min(count, cap)` as a u64, then that many bytes of
+    /// kernel or user memory at `addr` (a `Type::Buf { cap }` value).
+    Buf {
+        addr: TExpr,
+        count: TExpr,
+        cap: u32,
+        user: bool,
+    },
 }
 
 /// Kernel helpers called for their side effect.

@@ -287,6 +287,19 @@ fn effects(module: &Module, inst: &Inst) -> Result<Effects, String> {
             e.touches.push((*dst, *len));
             e.writes.push((*dst, *len));
         }
+        Inst::ReadBuf {
+            dst,
+            cap,
+            count,
+            addr,
+            ..
+        } => {
+            e.uses.extend([*count, *addr]);
+            e.touches.push((*dst, 8 + *cap));
+            e.writes.push((*dst, 8));
+            // Only `count` bytes are read: the rest must already be zero.
+            e.must_be_init.push((dst.offset(8), *cap));
+        }
         Inst::Comm { dst } => {
             e.touches.push((*dst, 16));
             e.writes.push((*dst, 16));

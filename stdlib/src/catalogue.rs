@@ -167,6 +167,8 @@ pub const ENTRIES: &[Entry] = &[
         2,
         "print a NULL-terminated string array on one line",
     ),
+    func("buf", 2, 2, "n bytes of memory, printed with %r"),
+    func("strcontains", 2, 2, "1 if a string contains another"),
 ];
 
 /// Look an entry up by name (`arg0`..`arg9` are variables handled by the checker).

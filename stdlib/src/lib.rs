@@ -2,6 +2,7 @@
 //! user-space side of builtins (printf formatting, map printing, symbols).
 
 pub mod buckets;
+pub mod buf;
 pub mod catalogue;
 pub mod funcs;
 pub mod merge;

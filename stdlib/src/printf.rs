@@ -98,6 +98,8 @@ pub enum ConvKind {
     Str,
     /// `%p`: `0x` + hex, `(nil)` for 0.
     Pointer,
+    /// `%r`: a `buf()` value, non-printable bytes as `\xNN`.
+    Buffer,
 }
 
 impl Conversion {
@@ -119,6 +121,7 @@ impl Conversion {
                             | Type::Stack(_)
                     )
             }
+            ConvKind::Buffer => matches!(ty, Type::Buf { .. }),
             _ => address,
         }
     }
@@ -127,6 +130,7 @@ impl Conversion {
     pub fn expected(&self) -> &'static str {
         match self.kind {
             ConvKind::Str => "string",
+            ConvKind::Buffer => "buffer",
             _ => "integer",
         }
     }
@@ -241,6 +245,7 @@ impl ConvKind {
             ConvKind::Char => 'c',
             ConvKind::Str => 's',
             ConvKind::Pointer => 'p',
+            ConvKind::Buffer => 'r',
         }
     }
 }
@@ -251,6 +256,7 @@ fn type_noun(ty: &Type) -> String {
         Type::Int { .. } => "integer".to_string(),
         Type::Str { .. } => "string".to_string(),
         Type::Tuple(_) => "tuple".to_string(),
+        Type::Buf { .. } => "buffer".to_string(),
         other => other.to_string(),
     }
 }
@@ -330,6 +336,7 @@ fn parse_conversion(chars: &mut Chars<'_>) -> Result<Conversion, Option<(usize, 
         'c' => ConvKind::Char,
         's' => ConvKind::Str,
         'p' => ConvKind::Pointer,
+        'r' => ConvKind::Buffer,
         _ => return Err(Some((i, c))),
     };
     Ok(Conversion {
@@ -398,7 +405,7 @@ fn parse_length(chars: &mut Chars<'_>) -> Length {
 
 fn render_conv(out: &mut Vec<u8>, conv: &Conversion, arg: &Value, resolver: &dyn Resolver) {
     match (conv.kind, int_bits(arg)) {
-        (ConvKind::Str, _) | (_, None) => render_text(out, conv, arg, resolver),
+        (ConvKind::Str | ConvKind::Buffer, _) | (_, None) => render_text(out, conv, arg, resolver),
         (_, Some(raw)) => render_int(out, conv, raw),
     }
 }
@@ -426,8 +433,8 @@ fn render_int(out: &mut Vec<u8>, conv: &Conversion, raw: u64) {
         ConvKind::Hex | ConvKind::HexUpper => number(conv, false, unsigned, 16, false),
         ConvKind::Char => return pad(out, conv, &[raw as u8]),
         ConvKind::Pointer if raw == 0 => return pad(out, conv, b"(nil)"),
-        // (`%s` is rendered as text and never gets here.)
-        ConvKind::Pointer | ConvKind::Str => Number {
+        // (`%s` and `%r` are rendered as text and never get here.)
+        ConvKind::Pointer | ConvKind::Str | ConvKind::Buffer => Number {
             prefix: "0x".to_string(),
             digits: format!("{raw:x}"),
         },

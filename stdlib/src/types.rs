@@ -79,6 +79,11 @@ pub enum Type {
     },
     /// `kstack` / `ustack` (layout in [`crate::stacks`]).
     Stack(StackType),
+    /// `buf(p, n)`: a u64 byte count at [`BUF_LEN`], then room for `cap` bytes at
+    /// [`BUF_DATA`] (zero past the count), printed with non-printable bytes as `\xNN`.
+    Buf {
+        cap: u32,
+    },
 }
 
 /// A kernel enum type, with what printing needs.
@@ -123,6 +128,11 @@ pub const INET_ADDR: u32 = 8;
 /// Size of an `Inet` value.
 pub const INET_SIZE: u32 = 24;
 
+/// Offset of the byte count in `Buf` values.
+pub const BUF_LEN: u32 = 0;
+/// Offset of the bytes in `Buf` values.
+pub const BUF_DATA: u32 = 8;
+
 /// Number of hist() buckets: the negative bucket, [0], then [2^k, 2^(k+1)) for k in 0..64.
 pub const HIST_BUCKETS: u32 = 66;
 
@@ -161,6 +171,7 @@ impl Type {
                 | Type::Inet
                 | Type::Bytes { .. }
                 | Type::Stack(crate::stacks::StackType { user: true, .. })
+                | Type::Buf { .. }
         )
     }
 
@@ -203,6 +214,7 @@ impl Type {
             Type::Count | Type::Hist | Type::Lhist { .. } => 8,
             Type::Sum | Type::Min | Type::Max | Type::Avg | Type::Stats => 16,
             Type::Stack(st) => st.size(),
+            Type::Buf { cap } => BUF_DATA + cap,
         }
     }
 }
@@ -260,6 +272,7 @@ impl fmt::Display for Type {
             Type::Timestamp(_) => write!(f, "timestamp"),
             Type::Bytes { len } => write!(f, "uint8[{len}]"),
             Type::Stack(st) => write!(f, "{st}"),
+            Type::Buf { cap } => write!(f, "buffer[{cap}]"),
         }
     }
 }

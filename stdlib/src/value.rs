@@ -147,6 +147,7 @@ fn decode_with(ty: &Type, bytes: &[u8], mode: IntMode) -> Value {
         Type::Timestamp(format) => Value::Str(funcs::format_timestamp(format, read_u64(bytes, 0))),
         Type::Bytes { len } => Value::Str(funcs::format_bytes(field(bytes, 0, *len))),
         Type::Stack(st) => Value::Stack(StackValue::decode(*st, bytes)),
+        Type::Buf { cap } => Value::Str(crate::buf::format_buf(bytes, *cap)),
     }
 }
 

@@ -93,6 +93,7 @@ pub fn inst_mems(inst: &Inst, out: &mut Vec<Mem>) {
         | Inst::Emit { mem, .. } => out.push(*mem),
         Inst::Copy { dst, src, .. } => out.extend([*dst, *src]),
         Inst::Read { dst, .. } | Inst::ReadStr { dst, .. } | Inst::Comm { dst } => out.push(*dst),
+        Inst::ReadBuf { dst, .. } => out.push(*dst),
         Inst::StrEq { a, b, .. } => out.extend([*a, *b]),
         Inst::MapRead { key, dst, .. } => out.extend(key.iter().copied().chain([*dst])),
         Inst::MapWrite { key, src, .. } => out.extend(key.iter().copied().chain([*src])),

@@ -325,6 +325,8 @@ impl Checker {
             "has_key" => self.has_key_call(cx, args, span),
             "len" => self.len_call(cx, args, span),
             "strncmp" => self.strncmp_call(cx, args, span),
+            "buf" => self.buf_call(cx, args, span),
+            "strcontains" => self.strcontains_call(cx, args, span),
             "ksym" => {
                 let Some(a) = args.first() else {
                     return poison(span);

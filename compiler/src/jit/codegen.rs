@@ -256,6 +256,13 @@ impl Translator<'_, '_> {
                 addr,
                 user,
             } => self.read(HostFn::ReadStr, *dst, *len, *addr, *user),
+            Inst::ReadBuf {
+                dst,
+                cap,
+                count,
+                addr,
+                user,
+            } => self.read_buf(*dst, *cap, *count, *addr, *user),
             Inst::Builtin { dst, which } => {
                 let code = self.imm(builtin_code(*which) as i64);
                 let v = self
@@ -427,6 +434,19 @@ impl Translator<'_, '_> {
         let addr = self.get(addr);
         let user = self.imm(i64::from(user));
         self.call(which, &[at, len, addr, user]);
+    }
+
+    /// `buf(p, n)`: the count clipped to `cap` at `dst`, that many bytes after it.
+    fn read_buf(&mut self, dst: Mem, cap: u32, count: ir::VReg, addr: ir::VReg, user: bool) {
+        let cap = self.imm(i64::from(cap));
+        let count = self.get(count);
+        let count = self.b.ins().umin(count, cap);
+        let place = self.place(dst);
+        memory::store(&mut self.b, place, count, 8);
+        let data = self.addr(dst.offset(rtrace_stdlib::types::BUF_DATA));
+        let addr = self.get(addr);
+        let user = self.imm(i64::from(user));
+        self.call(HostFn::Read, &[data, count, addr, user]);
     }
 
     /// Call a trampoline with the host pointer prepended; its result, if it

@@ -87,6 +87,17 @@ impl Checker<'_> {
                 self.mem(*dst, *len)
             }
             Inst::Comm { dst } => self.mem(*dst, 16),
+            Inst::ReadBuf {
+                dst,
+                cap,
+                count,
+                addr,
+                ..
+            } => {
+                self.reg(*count)?;
+                self.reg(*addr)?;
+                self.mem(*dst, rtrace_stdlib::types::BUF_DATA + cap)
+            }
             Inst::StrEq { dst, a, b, len } => {
                 self.reg(*dst)?;
                 self.mem(*a, *len)?;

@@ -43,6 +43,22 @@ impl FnLower<'_> {
                 let v = self.value(value);
                 self.store_into(dst, &Type::Bytes { len: *len }, v, &value.ty);
             }
+            PartSrc::Buf {
+                addr,
+                count,
+                cap,
+                user,
+            } => {
+                let a = self.scalar(addr);
+                let (addr, count) = self.scalar_after(a, count);
+                self.emit(Inst::ReadBuf {
+                    dst,
+                    cap: *cap,
+                    count,
+                    addr,
+                    user: *user,
+                });
+            }
             PartSrc::Ctx { off, len } => {
                 let a = self.vreg();
                 self.emit(Inst::CtxAddr { dst: a, off: *off });

@@ -148,11 +148,19 @@ impl Rewrite {
             HasKey { key, .. } => self.opt(key.as_deref_mut()),
             MapLen(_) | Stack { .. } => Ok(()),
             Bswap { expr, .. } => self.expr(expr),
+            StrContains { hay, needle } => {
+                self.expr(hay)?;
+                self.expr(needle)
+            }
             Build(parts) => parts.iter_mut().try_for_each(|p| match &mut p.src {
                 PartSrc::Int { value, .. } | PartSrc::Copy { value, .. } => self.expr(value),
                 PartSrc::Mem { addr, .. } => self.expr(addr),
                 // Tracepoint byte arrays have no register to come from.
                 PartSrc::Ctx { .. } => Err(Unsupported),
+                PartSrc::Buf { addr, count, .. } => {
+                    self.expr(addr)?;
+                    self.expr(count)
+                }
             }),
         }
     }

@@ -8,6 +8,7 @@
 //! and the location helpers; [`scalar`] selects ALU, memory, context, builtin and
 //! string instructions, [`maps`] the map helpers and the ring buffer.
 
+mod buf;
 mod dropped;
 mod funcs;
 mod maps;
@@ -564,6 +565,13 @@ impl Codegen<'_> {
             Inst::Bswap { dst, src, bits } => self.bswap(dst, src, bits),
             Inst::Effect(effect) => self.effect(effect)?,
             Inst::StackId { dst, map, user } => self.stack_id(dst, map, user)?,
+            Inst::ReadBuf {
+                dst,
+                cap,
+                count,
+                addr,
+                user,
+            } => self.read_buf(dst, cap, count, addr, user)?,
         }
         Ok(())
     }
