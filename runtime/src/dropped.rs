@@ -1,36 +1,49 @@
-//! Warnings for maps that filled up: the kernel counts refused inserts per
-//! script map (see the compiler's `.dropped` map); user space reports them.
+//! Warnings for maps that filled up. A keyed map holding `max_entries` keys at the
+//! end has refused every new key after that (the kernel's inserts fail silently;
+//! counting each failure would cost a branch per update in every probe). Updates
+//! refused in BEGIN/END/interval blocks are counted exactly (the compiler's
+//! `.dropped` map).
 
 use crate::maps::MapTable;
-use rtrace_compiler::ir::MapId;
+use rtrace_compiler::ir::{MapId, MapKind};
 use rtrace_compiler::lower::internal_maps::DROPPED_UPDATES_MAP;
 use rtrace_compiler::pipeline::Compiled;
 use rtrace_stdlib::value::read_u64;
 use std::io;
 
-/// (map name, max_entries, updates dropped) for every script map that lost updates.
-pub fn dropped_updates(
-    compiled: &Compiled,
-    maps: &MapTable,
-) -> io::Result<Vec<(String, u32, u64)>> {
-    let Some(counters) = compiled
+/// A script map that filled up: its name, its limit, and the updates refused in
+/// user-space blocks (the kernel's refusals are not counted).
+pub struct FullMap {
+    pub name: String,
+    pub max_entries: u32,
+    pub counted: u64,
+}
+
+/// Every script map that is full or lost updates.
+pub fn full_maps(compiled: &Compiled, maps: &MapTable) -> io::Result<Vec<FullMap>> {
+    let counters = compiled
         .module
         .maps
         .iter()
-        .position(|m| m.name == DROPPED_UPDATES_MAP)
-    else {
-        return Ok(Vec::new());
-    };
+        .position(|m| m.name == DROPPED_UPDATES_MAP);
     let mut out = Vec::new();
     for id in 0..compiled.program.maps.len() {
-        let index = (id as u32).to_ne_bytes();
-        let total: u64 = match maps.lookup(counters as MapId, Some(&index))? {
-            Some(per_cpu) => per_cpu.iter().map(|v| read_u64(v, 0)).sum(),
+        let counted: u64 = match counters {
+            Some(c) => match maps.lookup(c as MapId, Some(&(id as u32).to_ne_bytes()))? {
+                Some(per_cpu) => per_cpu.iter().map(|v| read_u64(v, 0)).sum(),
+                None => 0,
+            },
             None => 0,
         };
-        if total > 0 {
-            let spec = &compiled.module.maps[id];
-            out.push((spec.name.clone(), spec.max_entries, total));
+        let spec = &compiled.module.maps[id];
+        let keyed = matches!(spec.kind, MapKind::Hash | MapKind::PerCpuHash);
+        let full = keyed && maps.read_entries(id as MapId)?.len() >= spec.max_entries as usize;
+        if full || counted > 0 {
+            out.push(FullMap {
+                name: spec.name.clone(),
+                max_entries: spec.max_entries,
+                counted,
+            });
         }
     }
     Ok(out)
@@ -68,11 +81,16 @@ pub fn note_failed_update(maps: &MapTable, result: io::Result<()>, what: &str, m
 }
 
 /// The warning printed on stderr for one full map.
-pub fn warning(name: &str, max_entries: u32, dropped: u64) -> String {
-    let updates = if dropped == 1 { "update" } else { "updates" };
+pub fn warning(map: &FullMap) -> String {
+    let lost = match map.counted {
+        0 => "new keys were dropped".to_string(),
+        1 => "1 update dropped".to_string(),
+        n => format!("{n} updates dropped"),
+    };
     format!(
-        "WARNING: map {name} is full ({max_entries} keys): {dropped} {updates} dropped; \
-         raise the limit with BPFTRACE_MAP_KEYS_MAX=N or `config = {{ max_map_keys = N }}`"
+        "WARNING: map {} is full ({} keys): {lost}; \
+         raise the limit with BPFTRACE_MAP_KEYS_MAX=N or `config = {{ max_map_keys = N }}`",
+        map.name, map.max_entries
     )
 }
 
@@ -82,11 +100,17 @@ mod tests {
 
     #[test]
     fn warning_names_map_limit_and_count() {
+        let map = |counted| FullMap {
+            name: "@x".into(),
+            max_entries: 10,
+            counted,
+        };
         assert_eq!(
-            warning("@x", 10, 1),
+            warning(&map(1)),
             "WARNING: map @x is full (10 keys): 1 update dropped; raise the limit with \
              BPFTRACE_MAP_KEYS_MAX=N or `config = { max_map_keys = N }`"
         );
-        assert!(warning("@", 4096, 7).contains(": 7 updates dropped;"));
+        assert!(warning(&map(7)).contains(": 7 updates dropped;"));
+        assert!(warning(&map(0)).contains(": new keys were dropped;"));
     }
 }

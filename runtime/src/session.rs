@@ -334,8 +334,8 @@ impl Session {
         let code = pending_exit.or(self.exit_code).unwrap_or(0);
         self.exit_code = Some(code);
         self.sink.print_exit_maps(&self.compiled, &self.host.maps)?;
-        for (name, max, n) in crate::dropped::dropped_updates(&self.compiled, &self.host.maps)? {
-            eprintln!("{}", crate::dropped::warning(&name, max, n));
+        for map in crate::dropped::full_maps(&self.compiled, &self.host.maps)? {
+            eprintln!("{}", crate::dropped::warning(&map));
         }
         drop(pending);
         Ok(code)

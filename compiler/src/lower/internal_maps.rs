@@ -1,5 +1,6 @@
 //! Internal maps the back ends need next to the script's maps: the scratch map
-//! for slots too big for the stack and the per-map counters of dropped updates.
+//! for slots too big for the stack and the per-map counters of updates refused in
+//! user-space blocks.
 
 use crate::bpf::scratch_map::SCRATCH_MAP;
 use crate::ir::{MapKind, MapSpec};

@@ -194,7 +194,6 @@ impl Codegen<'_> {
         self.stack_addr(R3, value);
         self.asm.emit(insn::mov64_imm(R4, 0)); // BPF_ANY
         self.asm.emit(insn::call(helper::MAP_UPDATE_ELEM));
-        self.count_dropped_update(map);
     }
 
     pub(super) fn emit_record(&mut self, mem: Mem, len: u32) -> Result<(), EmitError> {
@@ -235,7 +234,6 @@ impl Codegen<'_> {
         self.addr_of(R3, value);
         self.asm.emit(insn::mov64_imm(R4, 0)); // BPF_ANY
         self.asm.emit(insn::call(helper::MAP_UPDATE_ELEM));
-        self.count_dropped_update(map);
         Ok(())
     }
 

@@ -9,7 +9,6 @@
 //! string instructions, [`maps`] the map helpers and the ring buffer.
 
 mod buf;
-mod dropped;
 mod funcs;
 mod maps;
 mod percpu;
@@ -112,11 +111,6 @@ fn scratch_bytes(module: &Module, func: &Function, live: &Liveness) -> Result<u3
             }
             if matches!(inst, Inst::Emit { .. }) && maps::lost_events_map(module).is_some() {
                 need = need.max(8); // the zero index of the lost-events counter
-            }
-            if matches!(inst, Inst::MapWrite { .. } | Inst::MapAgg { .. })
-                && dropped::dropped_map(module).is_some()
-            {
-                need = need.max(8); // the map index of the dropped-updates counter
             }
             let (map, key) = match inst {
                 Inst::MapRead { map, key, .. }
