@@ -40,8 +40,10 @@ impl MapTable {
     }
 
     /// Every map of `specs` (indexed by MapId) that `loaded` created, except the
-    /// ring buffer, with its own duplicate fd.
-    pub fn from_loaded(loaded: &Loaded, specs: &[MapSpec]) -> io::Result<MapTable> {
+    /// ring buffer. The table takes its own descriptor of each map and closes
+    /// aya's at once, so a script costs one descriptor per map even while the
+    /// table is built (scripts may have thousands of maps).
+    pub fn from_loaded(loaded: &mut Loaded, specs: &[MapSpec]) -> io::Result<MapTable> {
         let mut table = MapTable::new();
         for (id, spec) in specs.iter().enumerate() {
             let id = id as MapId;
@@ -54,7 +56,9 @@ impl MapTable {
                     format!("map {id} ({}) was not created", spec.name),
                 )
             })?;
-            table.insert(id, fd.try_clone_to_owned()?, spec.clone());
+            let fd = fd.try_clone_to_owned()?;
+            drop(loaded.take_map(id));
+            table.insert(id, fd, spec.clone());
         }
         Ok(table)
     }

@@ -91,12 +91,7 @@ impl Session {
     ) -> Result<Session, SessionError> {
         let mut loaded = loader.load(&compiled.elf).map_err(SessionError::Load)?;
         let jit = jit::compile(&compiled.module, &compiled.user).map_err(SessionError::Jit)?;
-        let maps = MapTable::from_loaded(&loaded, &compiled.module.maps)?;
-        // The table holds its own descriptor of each map: close aya's copies, so a
-        // script costs one descriptor per map (scripts may have thousands).
-        for id in maps.ids() {
-            drop(loaded.take_map(id));
-        }
+        let maps = MapTable::from_loaded(&mut loaded, &compiled.module.maps)?;
         let reader = EventReader::new(&mut loaded, compiled.ringbuf_map())?;
         let host = UserHost::new(maps, Instant::now());
         let (mut begin, mut end, mut timers) = (Vec::new(), Vec::new(), Vec::new());

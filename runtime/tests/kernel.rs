@@ -187,7 +187,7 @@ fn tracepoint_counts_getpid_and_detach_stops_it() {
         ..Default::default()
     };
     let mut loaded = load(&build(&module, &[GETPID_SECTION])).unwrap();
-    let table = MapTable::from_loaded(&loaded, &module.maps).unwrap();
+    let table = MapTable::from_loaded(&mut loaded, &module.maps).unwrap();
     assert_eq!(
         keyless_total(&table, 0),
         0,
@@ -309,7 +309,7 @@ fn histogram_keys_round_trip() {
         ..Default::default()
     };
     let mut loaded = load(&build(&module, &[GETPID_SECTION])).unwrap();
-    let table = MapTable::from_loaded(&loaded, &module.maps).unwrap();
+    let table = MapTable::from_loaded(&mut loaded, &module.maps).unwrap();
     loaded.attach("hist_keys", &getpid_tracepoint()).unwrap();
     call_getpid(9);
     loaded.detach_all();
@@ -347,8 +347,8 @@ fn clear_zero_and_delete() {
         ],
         ..Default::default()
     };
-    let loaded = load(&build(&module, &[])).unwrap();
-    let table = MapTable::from_loaded(&loaded, &module.maps).unwrap();
+    let mut loaded = load(&build(&module, &[])).unwrap();
+    let table = MapTable::from_loaded(&mut loaded, &module.maps).unwrap();
     let mut host = UserHost::new(table.clone(), Instant::now());
     for k in 1..=3u64 {
         for _ in 0..k {
@@ -414,7 +414,7 @@ fn user_host_and_kernel_share_aggregations() {
         ..Default::default()
     };
     let mut loaded = load(&build(&module, &[GETPID_SECTION])).unwrap();
-    let table = MapTable::from_loaded(&loaded, &module.maps).unwrap();
+    let table = MapTable::from_loaded(&mut loaded, &module.maps).unwrap();
     let mut host = UserHost::new(table.clone(), Instant::now());
     loaded.attach("shared", &getpid_tracepoint()).unwrap();
     call_getpid(10);
@@ -627,7 +627,7 @@ fn software_perf_event_samples_on_every_cpu() {
         ..Default::default()
     };
     let mut loaded = load(&build(&module, &["perf_event"])).unwrap();
-    let table = MapTable::from_loaded(&loaded, &module.maps).unwrap();
+    let table = MapTable::from_loaded(&mut loaded, &module.maps).unwrap();
     let _serial = fd_counting_lock();
     let before = perf_event_fds();
     let target = AttachTarget::PerfEvent {
@@ -665,7 +665,7 @@ fn raw_tracepoint_attach_and_detach() {
         ..Default::default()
     };
     let mut loaded = load(&build(&module, &["raw_tp/sys_enter"])).unwrap();
-    let table = MapTable::from_loaded(&loaded, &module.maps).unwrap();
+    let table = MapTable::from_loaded(&mut loaded, &module.maps).unwrap();
     let handle = loaded
         .attach(
             "raw_enter",
@@ -791,7 +791,7 @@ fn uprobe_with_semaphore_counts_calls() {
         ..Default::default()
     };
     let mut loaded = load(&build(&module, &["uprobe"])).unwrap();
-    let table = MapTable::from_loaded(&loaded, &module.maps).unwrap();
+    let table = MapTable::from_loaded(&mut loaded, &module.maps).unwrap();
     let target = AttachTarget::Uprobe {
         path: std::fs::read_link("/proc/self/exe").unwrap(),
         offset: file_offset_of("rtrace_uprobe_target"),
