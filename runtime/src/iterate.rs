@@ -4,9 +4,9 @@
 
 use crate::maps::MapTable;
 use rtrace_compiler::ir::{MapId, MapSpec};
+use rtrace_stdlib::output::prepare::key_cmp;
 use rtrace_stdlib::types::Type;
 use rtrace_stdlib::value::{decode, decode_key, Value};
-use std::cmp::Ordering;
 use std::io;
 
 /// One entry: key bytes (the map's `key_size`) and value bytes (`value_size`, merged).
@@ -58,29 +58,6 @@ fn value_rank(ty: &Type, bytes: &[u8]) -> Rank {
     Rank::Number(number)
 }
 
-/// Keys ascending: integers as their stored 64 bits, unsigned (as map printing
-/// orders them), strings bytewise, tuples component by component.
-fn key_cmp(a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
-        (Value::Str(x), Value::Str(y)) => x.as_bytes().cmp(y.as_bytes()),
-        (Value::Tuple(x), Value::Tuple(y)) => x
-            .iter()
-            .zip(y)
-            .map(|(p, q)| key_cmp(p, q))
-            .find(|o| o.is_ne())
-            .unwrap_or(Ordering::Equal),
-        _ => bits(a).cmp(&bits(b)),
-    }
-}
-
-fn bits(v: &Value) -> u64 {
-    match v {
-        Value::Int(i) => *i as u64,
-        Value::UInt(u) | Value::Ksym(u) | Value::Usym(u) | Value::Probe(u) => *u,
-        _ => 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,9 +69,5 @@ mod tests {
         assert!(value_rank(&Type::I64, &w(-1)) < value_rank(&Type::I64, &w(0)));
         let avg = |t: i64, c: i64| [w(t), w(c)].concat();
         assert!(value_rank(&Type::Avg, &avg(10, 2)) > value_rank(&Type::Avg, &avg(9, 3)));
-        assert_eq!(
-            key_cmp(&Value::Str("a".into()), &Value::Str("b".into())),
-            Ordering::Less
-        );
     }
 }

@@ -193,8 +193,8 @@ fn scalar_number(e: &Entry) -> Option<Number> {
 }
 
 /// Key order: integers and addresses unsigned, strings bytewise, tuples
-/// component by component.
-fn key_cmp(a: &Value, b: &Value) -> Ordering {
+/// component by component (map printing and `for` loops over maps share it).
+pub fn key_cmp(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::Str(x), Value::Str(y)) => x.as_bytes().cmp(y.as_bytes()),
         (Value::Tuple(x), Value::Tuple(y)) => x
