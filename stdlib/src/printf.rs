@@ -439,7 +439,7 @@ fn render_int(out: &mut Vec<u8>, conv: &Conversion, raw: u64) {
 fn int_bits(value: &Value) -> Option<u64> {
     match value {
         Value::Int(i) => Some(*i as u64),
-        Value::UInt(u) | Value::Ksym(u) | Value::Usym(u) | Value::Probe(u) | Value::Count(u) => {
+        Value::UInt(u) | Value::Ksym(u) | Value::Usym(u, _) | Value::Probe(u) | Value::Count(u) => {
             Some(*u)
         }
         Value::Str(_) | Value::Tuple(_) | Value::None | Value::Stack(_) => None,

@@ -31,7 +31,8 @@ pub enum Type {
     Tuple(Vec<Type>),
     /// A kernel address printed as its symbol (`ksym(addr)`).
     Ksym,
-    /// A user address printed as its symbol (`usym(addr)`).
+    /// A user address printed as its symbol (`usym(addr)`): 16 bytes, the
+    /// address then the pid of the process it was taken in.
     Usym,
     /// The `probe` builtin: a u64 probe index printed as the probe's full name.
     Probe,
@@ -161,6 +162,7 @@ impl Type {
                 | Type::Inet
                 | Type::Bytes { .. }
                 | Type::Stack(crate::stacks::StackType { user: true, .. })
+                | Type::Usym
         )
     }
 
@@ -190,7 +192,6 @@ impl Type {
             Type::None => 0,
             Type::Int { .. }
             | Type::Ksym
-            | Type::Usym
             | Type::Probe
             | Type::Ptr { .. }
             | Type::Enum(_)
@@ -203,6 +204,8 @@ impl Type {
             Type::Count | Type::Hist | Type::Lhist { .. } => 8,
             Type::Sum | Type::Min | Type::Max | Type::Avg | Type::Stats => 16,
             Type::Stack(st) => st.size(),
+            // The address, then the pid whose address space it belongs to.
+            Type::Usym => 16,
         }
     }
 }

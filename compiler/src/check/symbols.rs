@@ -65,7 +65,7 @@ impl Checker {
             "usym" => {
                 let v = self.expr(cx, arg);
                 self.want_int(&v, "the argument of usym()");
-                texpr(TExprKind::Retype(Box::new(v)), Type::Usym, span)
+                self.usym(cx, v, span)
             }
             _ => {
                 let Some(text) = self.string_literal(arg) else {
@@ -78,6 +78,18 @@ impl Checker {
                 }
             }
         })
+    }
+
+    /// `usym(addr)` keeps the pid of the probed process with the address; in
+    /// a kernel probe the process is announced so its symbols are read while
+    /// it still exists (BEGIN/END run in rtrace itself, which stays).
+    fn usym(&mut self, cx: &mut ProbeCx, addr: TExpr, span: Span) -> TExpr {
+        let pid_event = (!cx.user()).then(|| self.user_stack_pid_event());
+        let kind = TExprKind::Usym {
+            addr: Box::new(addr),
+            pid_event,
+        };
+        texpr(kind, Type::Usym, span)
     }
 
     fn kaddr(&mut self, symbol: &str, span: Span) -> TExpr {

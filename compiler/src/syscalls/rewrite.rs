@@ -148,6 +148,7 @@ impl Rewrite {
             HasKey { key, .. } => self.opt(key.as_deref_mut()),
             MapLen(_) | Stack { .. } => Ok(()),
             Bswap { expr, .. } => self.expr(expr),
+            Usym { addr, .. } => self.expr(addr),
             Build(parts) => parts.iter_mut().try_for_each(|p| match &mut p.src {
                 PartSrc::Int { value, .. } | PartSrc::Copy { value, .. } => self.expr(value),
                 PartSrc::Mem { addr, .. } => self.expr(addr),

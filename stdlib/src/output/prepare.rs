@@ -213,7 +213,7 @@ fn key_cmp(a: &Value, b: &Value) -> Ordering {
 fn key_bits(v: &Value) -> Option<u64> {
     match v {
         Value::Int(i) => Some(*i as u64),
-        Value::UInt(u) | Value::Ksym(u) | Value::Usym(u) | Value::Probe(u) => Some(*u),
+        Value::UInt(u) | Value::Ksym(u) | Value::Usym(u, _) | Value::Probe(u) => Some(*u),
         _ => None,
     }
 }
