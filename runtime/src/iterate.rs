@@ -76,7 +76,11 @@ fn key_cmp(a: &Value, b: &Value) -> Ordering {
 fn bits(v: &Value) -> u64 {
     match v {
         Value::Int(i) => *i as u64,
-        Value::UInt(u) | Value::Ksym(u) | Value::Usym(u, _) | Value::Probe(u) => *u,
+        Value::UInt(u)
+        | Value::Ksym(u)
+        | Value::Usym(u, _)
+        | Value::Probe(u)
+        | Value::KsymOff(u) => *u,
         _ => 0,
     }
 }

@@ -167,6 +167,12 @@ pub const ENTRIES: &[Entry] = &[
         2,
         "print a NULL-terminated string array on one line",
     ),
+    func(
+        "ksymoff",
+        1,
+        1,
+        "kernel symbol+offset/size [module] of an address",
+    ),
 ];
 
 /// Look an entry up by name (`arg0`..`arg9` are variables handled by the checker).

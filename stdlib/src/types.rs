@@ -80,6 +80,9 @@ pub enum Type {
     },
     /// `kstack` / `ustack` (layout in [`crate::stacks`]).
     Stack(StackType),
+    /// `ksymoff(addr)`: a kernel address printed as
+    /// `symbol+0xoff/0xsize [module]` (an rtrace extension), stored like a u64.
+    KsymOff,
 }
 
 /// A kernel enum type, with what printing needs.
@@ -204,6 +207,7 @@ impl Type {
             Type::Count | Type::Hist | Type::Lhist { .. } => 8,
             Type::Sum | Type::Min | Type::Max | Type::Avg | Type::Stats => 16,
             Type::Stack(st) => st.size(),
+            Type::KsymOff => 8,
             // The address, then the pid whose address space it belongs to.
             Type::Usym => 16,
         }
@@ -263,6 +267,7 @@ impl fmt::Display for Type {
             Type::Timestamp(_) => write!(f, "timestamp"),
             Type::Bytes { len } => write!(f, "uint8[{len}]"),
             Type::Stack(st) => write!(f, "{st}"),
+            Type::KsymOff => write!(f, "ksymoff"),
         }
     }
 }

@@ -53,6 +53,8 @@ pub enum Value {
     },
     /// `kstack` / `ustack`: printed as its frames.
     Stack(StackValue),
+    /// A kernel address, printed as `symbol+0xoff/0xsize [module]`.
+    KsymOff(u64),
 }
 
 impl Value {
@@ -148,6 +150,7 @@ fn decode_with(ty: &Type, bytes: &[u8], mode: IntMode) -> Value {
         Type::Timestamp(format) => Value::Str(funcs::format_timestamp(format, read_u64(bytes, 0))),
         Type::Bytes { len } => Value::Str(funcs::format_bytes(field(bytes, 0, *len))),
         Type::Stack(st) => Value::Stack(StackValue::decode(*st, bytes)),
+        Type::KsymOff => Value::KsymOff(read_u64(bytes, 0)),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Address and symbol functions: `kaddr("sym")` and `uaddr("sym")` (resolved
-//! at compile time), `usym(addr)`, and `reg("name")` (a saved register).
+//! at compile time), `usym(addr)`, `ksymoff(addr)` and `reg("name")` (a saved
+//! register).
 
 use super::*;
 use crate::userspace::elf_info::ElfInfo;
@@ -50,7 +51,7 @@ impl Checker {
         args: &[Expr],
         span: Span,
     ) -> Option<TExpr> {
-        if !matches!(name, "kaddr" | "uaddr" | "usym" | "reg") {
+        if !matches!(name, "kaddr" | "uaddr" | "usym" | "reg" | "ksymoff") {
             return None;
         }
         if args.len() != 1 {
@@ -66,6 +67,11 @@ impl Checker {
                 let v = self.expr(cx, arg);
                 self.want_int(&v, "the argument of usym()");
                 self.usym(cx, v, span)
+            }
+            "ksymoff" => {
+                let v = self.expr(cx, arg);
+                self.want_int(&v, "the argument of ksymoff()");
+                texpr(TExprKind::Retype(Box::new(v)), Type::KsymOff, span)
             }
             _ => {
                 let Some(text) = self.string_literal(arg) else {

@@ -26,6 +26,7 @@ pub fn value_text(value: &Value, resolver: &dyn Resolver) -> String {
         }
         Value::Ksym(addr) => resolver.ksym(*addr),
         Value::Usym(addr, pid) => resolver.usym(*addr, Some(*pid)),
+        Value::KsymOff(addr) => resolver.ksymoff(*addr),
         Value::Probe(id) => resolver.probe_name(*id),
         Value::Stats { total, count } => stats_text(*total, *count),
         Value::Stack(stack) => stack_text(resolver, stack, 8),
