@@ -144,3 +144,70 @@ fn ksymoff_needs_an_integer() {
         out.stderr
     );
 }
+
+#[test]
+fn user_symbols_of_a_command_that_exits_at_once_resolve() {
+    // No sleep: the command exits right after the probe, before rtrace reads
+    // the event. Its memory map is saved at its exit (ptrace exit stop).
+    // Frame pointers let the kernel walk the user stack past the first frame.
+    let bin = build("syms_target", &["-fno-omit-frame-pointer"])
+        .display()
+        .to_string();
+    let script = format!(
+        "uprobe:{bin}:sy_apply {{
+            printf(\"<%s> <%s>\\n\", usym(reg(\"ip\")), usym(arg0));
+            @[ustack(2)] = count();
+        }}"
+    );
+    for _ in 0..3 {
+        let out = rtrace(&["-c", &bin, "-e", &script]);
+        assert!(out.status.success(), "{out:?}");
+        let s = &out.stdout;
+        assert!(s.contains(&"<sy_apply> <sy_double>".to_string()), "{s:#?}");
+        let at = s.iter().position(|l| l == "@[").expect("ustack key");
+        assert_eq!(s[at + 1], "    sy_apply+0", "{s:#?}");
+        assert!(s[at + 2].starts_with("    main+"), "{s:#?}");
+    }
+}
+
+#[test]
+fn a_traced_command_still_gets_its_signals_and_job_control_stops() {
+    // The command traps USR1 and is stopped and continued from outside while
+    // rtrace follows it for its exit.
+    let script = "trap 'echo got-usr1' USR1; i=0; \
+                  while [ $i -lt 40 ]; do i=$((i+1)); sleep 0.05; done; echo done";
+    let command = format!("sh -c \"{script}\"");
+    let mut tracer = std::process::Command::new(RTRACE)
+        .args([
+            "-c",
+            &command,
+            "-e",
+            "BEGIN { printf(\"cpid %d\\n\", cpid); }",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Lines::new(tracer.stdout.take().unwrap());
+    let line = lines.expect("cpid ", std::time::Duration::from_secs(10));
+    let pid: i32 = line["cpid ".len()..].parse().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let state = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.rsplit_once(") ").unwrap().1.chars().next().unwrap())
+            .unwrap()
+    };
+    // SAFETY: signalling the test's own grandchild.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(matches!(state(pid), 't' | 'T'), "{}", state(pid));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(matches!(state(pid), 'S' | 'R'), "{}", state(pid));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGUSR1) };
+    let rest = lines.rest();
+    assert!(rest.contains(&"got-usr1".to_string()), "{rest:?}");
+    assert!(rest.contains(&"done".to_string()), "{rest:?}");
+    assert!(tracer.wait().unwrap().success());
+}
