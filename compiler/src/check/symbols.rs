@@ -177,3 +177,53 @@ impl Checker {
         texpr(kind, Type::U64, span)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::check::{check, Options};
+    use crate::ir::EventSpec;
+    use crate::typed::{TExprKind, TStmt};
+    use rtrace_stdlib::types::Type;
+
+    fn assigned(src: &str) -> (TExprKind, Type, Vec<EventSpec>) {
+        let ast = crate::parse::parse(src).expect("parses");
+        let p = check(&ast, &Options::default()).expect("checks");
+        let body = &p.probes[0].body;
+        match body.iter().find_map(|s| match s {
+            TStmt::Assign { value, .. } => Some(value.clone()),
+            _ => None,
+        }) {
+            Some(v) => (v.kind, v.ty, p.events),
+            None => panic!("{body:?}"),
+        }
+    }
+
+    #[test]
+    fn usym_carries_the_pid_and_announces_it_in_kernel_probes_only() {
+        let (kind, ty, events) = assigned("profile:hz:99 { @u = usym(reg(\"ip\")); }");
+        assert_eq!((ty.clone(), ty.size()), (Type::Usym, 16));
+        assert!(matches!(
+            kind,
+            TExprKind::Usym {
+                pid_event: Some(_),
+                ..
+            }
+        ));
+        assert!(events.contains(&EventSpec::UserStackPid));
+        let (kind, _, events) = assigned("BEGIN { @u = usym(1); }");
+        assert!(matches!(
+            kind,
+            TExprKind::Usym {
+                pid_event: None,
+                ..
+            }
+        ));
+        assert!(!events.contains(&EventSpec::UserStackPid));
+    }
+
+    #[test]
+    fn ksymoff_is_a_kernel_address_of_its_own_type() {
+        let (_, ty, _) = assigned("BEGIN { @k = ksymoff(kaddr(\"vfs_read\") + 4); }");
+        assert_eq!((ty.clone(), ty.size()), (Type::KsymOff, 8));
+    }
+}
