@@ -1,6 +1,7 @@
 //! The `rtrace` command line: read a script, compile it, load it, run it.
 
 mod cli;
+mod exit_watch;
 mod target;
 
 use clap::Parser;

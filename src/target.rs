@@ -93,15 +93,26 @@ impl Command {
     }
 
     /// Let the command run; `waker` is woken when it exits.
+    ///
+    /// One thread releases, watches and reaps the command. It follows the
+    /// command with ptrace (see [`crate::exit_watch`]) so the command's memory
+    /// map is read just before it exits: user addresses of a command that
+    /// exits right after a probe fired still resolve.
     pub fn start(&mut self, waker: Waker) {
-        if let Some(mut go) = self.go.take() {
-            let _ = go.write_all(b"g");
-        }
+        let go = self.go.take();
         let (pid, exited) = (self.pid, self.exited.clone());
         std::thread::spawn(move || {
-            let mut status = 0;
-            // SAFETY: waiting for our own child.
-            unsafe { libc::waitpid(pid, &mut status, 0) };
+            let traced = crate::exit_watch::seize(pid);
+            if let Some(mut go) = go {
+                let _ = go.write_all(b"g");
+            }
+            if traced {
+                crate::exit_watch::wait_traced(pid);
+            } else {
+                let mut status = 0;
+                // SAFETY: waiting for our own child.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+            }
             exited.store(true, Ordering::SeqCst);
             waker.wake();
         });

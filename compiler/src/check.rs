@@ -320,7 +320,7 @@ impl Checker {
     }
 
     fn want_int(&mut self, e: &TExpr, what: &str) {
-        if !is_int_like(&e.ty) && !matches!(e.ty, Type::Ksym | Type::Usym | Type::Probe) {
+        if !is_int_like(&e.ty) && !matches!(e.ty, Type::Ksym | Type::Probe) {
             self.error(
                 Diagnostic::error(e.span, format!("{what} must be an integer, found {}", e.ty))
                     .with_label(format!("this is {}", e.ty)),

@@ -38,7 +38,10 @@ pub fn lower(program: &TypedProgram) -> ir::Module {
         .iter()
         .map(|m| map_spec(m, program.map_keys_max))
         .collect();
-    maps.extend(stacks::stack_map_specs(&program.stack_maps));
+    maps.extend(stacks::stack_map_specs(
+        &program.stack_maps,
+        &program.events,
+    ));
     maps.push(internal_maps::scratch_map());
     maps.push(internal_maps::dropped_updates_map(program.maps.len()));
     maps.push(MapSpec {
@@ -189,6 +192,8 @@ fn has_control_flow(e: &TExpr) -> bool {
         ReadStr { addr, .. } | Deref { addr, .. } => has_control_flow(addr),
         Tuple(xs) => xs.iter().any(has_control_flow),
         Bswap { expr, .. } => has_control_flow(expr),
+        // Like a user stack, `usym` may announce a new process.
+        Usym { addr, pid_event } => pid_event.is_some() || has_control_flow(addr),
         Build(parts) => parts.iter().any(|p| match &p.src {
             PartSrc::Int { value, .. } => has_control_flow(value),
             PartSrc::Mem { addr, .. } => has_control_flow(addr),
@@ -920,6 +925,7 @@ impl<'a> FnLower<'a> {
                 limit,
                 pid_event,
             } => self.stack(*user, *limit, *pid_event),
+            Usym { addr, pid_event } => self.usym(addr, *pid_event),
         }
     }
 

@@ -176,6 +176,13 @@ pub enum TExprKind {
         hay: Box<TExpr>,
         needle: Box<TExpr>,
     },
+    /// `usym(addr)`: `[addr, pid]` in memory (`Type::Usym`). In a kernel
+    /// probe the pid is announced with `pid_event` the first time it is seen,
+    /// as for user stacks.
+    Usym {
+        addr: Box<TExpr>,
+        pid_event: Option<EventId>,
+    },
 }
 
 /// One piece of a [`TExprKind::Build`] value, written at byte `at`.

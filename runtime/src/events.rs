@@ -56,8 +56,12 @@ impl Resolver for ScriptResolver<'_> {
     fn ksym(&self, addr: u64) -> String {
         symbols::ksym(addr)
     }
-    fn usym(&self, addr: u64, _pid: Option<u32>) -> String {
-        symbols::hex_addr(addr)
+    /// The function name alone, as bpftrace prints `usym`; the address in
+    /// hex when the process or the address is unknown.
+    fn usym(&self, addr: u64, pid: Option<u32>) -> String {
+        pid.and_then(|pid| self.stacks.users.frame(addr, pid))
+            .map(|frame| frame.name)
+            .unwrap_or_else(|| symbols::hex_addr(addr))
     }
     fn probe_name(&self, id: u64) -> String {
         self.probe_names

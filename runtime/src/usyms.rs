@@ -9,7 +9,8 @@
 //! the kernel announces a process's first user stack
 //! (`EventSpec::UserStackPid`), and when an event carrying a user address is
 //! handled. Stacks printed at exit then resolve even for processes that are
-//! gone. Files are parsed once and shared by every process that maps them.
+//! gone. For the `-c` command, which may exit before its first event is read,
+//! the map is also saved at its exit (see `remember_exit_maps`). Files are parsed once and shared by every process that maps them.
 
 use rtrace_compiler::userspace::elf_info::{ElfInfo, Segment};
 use rtrace_stdlib::stacks::FrameSymbol;
@@ -17,6 +18,29 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Mutex;
+
+/// `/proc/PID/maps` texts read while a process was stopped at its exit (see
+/// [`remember_exit_maps`]), by pid: read when the live file is gone.
+static EXIT_MAPS: Mutex<Option<HashMap<u32, String>>> = Mutex::new(None);
+
+/// Keep the memory map of `pid`, read just before it exits (the `-c` command
+/// is stopped there by ptrace), for symbols looked up after it is gone.
+pub fn remember_exit_maps(pid: u32, maps: String) {
+    let mut saved = EXIT_MAPS.lock().unwrap_or_else(|e| e.into_inner());
+    saved.get_or_insert_with(HashMap::new).insert(pid, maps);
+}
+
+/// The memory map of `pid`: live, or as saved at its exit.
+fn maps_text(pid: u32) -> Option<String> {
+    let live = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .ok()
+        .filter(|text| !text.is_empty());
+    live.or_else(|| {
+        let saved = EXIT_MAPS.lock().unwrap_or_else(|e| e.into_inner());
+        saved.as_ref()?.get(&pid).cloned()
+    })
+}
 
 /// The functions and load segments of one file.
 #[derive(Debug, Default)]
@@ -94,9 +118,9 @@ impl UserSymbols {
 
     /// Read (or re-read, after an exec) the memory map of `pid` and the
     /// symbols of every file in it. A process that is already gone keeps
-    /// whatever was read before.
+    /// whatever was read before, or the map saved at its exit.
     pub fn note_process(&self, pid: u32) {
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+        let Some(text) = maps_text(pid) else {
             return;
         };
         let mut mappings = parse_maps(&text);

@@ -169,6 +169,12 @@ pub const ENTRIES: &[Entry] = &[
     ),
     func("buf", 2, 2, "n bytes of memory, printed with %r"),
     func("strcontains", 2, 2, "1 if a string contains another"),
+    func(
+        "ksymoff",
+        1,
+        1,
+        "kernel symbol+offset/size [module] of an address",
+    ),
 ];
 
 /// Look an entry up by name (`arg0`..`arg9` are variables handled by the checker).

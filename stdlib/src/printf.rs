@@ -105,7 +105,10 @@ pub enum ConvKind {
 impl Conversion {
     /// Whether an argument of type `ty` may be printed by this conversion.
     pub fn accepts(&self, ty: &Type) -> bool {
-        let address = matches!(ty, Type::Int { .. } | Type::Ksym | Type::Usym);
+        let address = matches!(
+            ty,
+            Type::Int { .. } | Type::Ksym | Type::Usym | Type::KsymOff
+        );
         match self.kind {
             ConvKind::Str => {
                 address
@@ -446,9 +449,12 @@ fn render_int(out: &mut Vec<u8>, conv: &Conversion, raw: u64) {
 fn int_bits(value: &Value) -> Option<u64> {
     match value {
         Value::Int(i) => Some(*i as u64),
-        Value::UInt(u) | Value::Ksym(u) | Value::Usym(u) | Value::Probe(u) | Value::Count(u) => {
-            Some(*u)
-        }
+        Value::UInt(u)
+        | Value::Ksym(u)
+        | Value::Usym(u, _)
+        | Value::Probe(u)
+        | Value::Count(u)
+        | Value::KsymOff(u) => Some(*u),
         Value::Str(_) | Value::Tuple(_) | Value::None | Value::Stack(_) => None,
         Value::Sum { total, .. } => Some(*total as u64),
         Value::Min { value, .. } | Value::Max { value, .. } => Some(*value as u64),

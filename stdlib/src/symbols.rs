@@ -14,9 +14,12 @@ pub trait Resolver {
     /// The kernel symbol containing `addr` (`ksym()`), or `0x…` hex.
     fn ksym(&self, addr: u64) -> String;
     /// The user symbol containing `addr` in process `pid` (`usym()`), or `0x…` hex.
-    /// The `Usym` layout carries no pid, so printers pass `None` and the resolver
-    /// falls back to the process it traces.
+    /// `Usym` values carry the pid they were taken in; `None` means unknown.
     fn usym(&self, addr: u64, pid: Option<u32>) -> String;
+    /// `ksymoff(addr)`: `symbol+0xoff/0xsize [module]` of the running kernel.
+    fn ksymoff(&self, addr: u64) -> String {
+        ksymoff(addr)
+    }
     /// The full name of probe number `id` (the `probe` builtin).
     fn probe_name(&self, id: u64) -> String;
     /// The frame addresses of a stored `kstack`/`ustack` (empty when unknown).

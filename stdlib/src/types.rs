@@ -31,7 +31,8 @@ pub enum Type {
     Tuple(Vec<Type>),
     /// A kernel address printed as its symbol (`ksym(addr)`).
     Ksym,
-    /// A user address printed as its symbol (`usym(addr)`).
+    /// A user address printed as its symbol (`usym(addr)`): 16 bytes, the
+    /// address then the pid of the process it was taken in.
     Usym,
     /// The `probe` builtin: a u64 probe index printed as the probe's full name.
     Probe,
@@ -84,6 +85,9 @@ pub enum Type {
     Buf {
         cap: u32,
     },
+    /// `ksymoff(addr)`: a kernel address printed as
+    /// `symbol+0xoff/0xsize [module]` (an rtrace extension), stored like a u64.
+    KsymOff,
 }
 
 /// A kernel enum type, with what printing needs.
@@ -172,6 +176,7 @@ impl Type {
                 | Type::Bytes { .. }
                 | Type::Stack(crate::stacks::StackType { user: true, .. })
                 | Type::Buf { .. }
+                | Type::Usym
         )
     }
 
@@ -201,7 +206,6 @@ impl Type {
             Type::None => 0,
             Type::Int { .. }
             | Type::Ksym
-            | Type::Usym
             | Type::Probe
             | Type::Ptr { .. }
             | Type::Enum(_)
@@ -215,6 +219,9 @@ impl Type {
             Type::Sum | Type::Min | Type::Max | Type::Avg | Type::Stats => 16,
             Type::Stack(st) => st.size(),
             Type::Buf { cap } => BUF_DATA + cap,
+            Type::KsymOff => 8,
+            // The address, then the pid whose address space it belongs to.
+            Type::Usym => 16,
         }
     }
 }
@@ -273,6 +280,7 @@ impl fmt::Display for Type {
             Type::Bytes { len } => write!(f, "uint8[{len}]"),
             Type::Stack(st) => write!(f, "{st}"),
             Type::Buf { cap } => write!(f, "buffer[{cap}]"),
+            Type::KsymOff => write!(f, "ksymoff"),
         }
     }
 }

@@ -19,8 +19,9 @@ pub enum Value {
     Tuple(Vec<Value>),
     /// A kernel address, printed as its symbol.
     Ksym(u64),
-    /// A user address, printed as its symbol.
-    Usym(u64),
+    /// A user address and the pid whose address space it is in, printed as
+    /// its symbol.
+    Usym(u64, u32),
     /// A probe index, printed as the probe's full name.
     Probe(u64),
     /// `count()`, and one bucket of `hist()`/`lhist()`.
@@ -52,6 +53,8 @@ pub enum Value {
     },
     /// `kstack` / `ustack`: printed as its frames.
     Stack(StackValue),
+    /// A kernel address, printed as `symbol+0xoff/0xsize [module]`.
+    KsymOff(u64),
 }
 
 impl Value {
@@ -105,7 +108,7 @@ fn decode_with(ty: &Type, bytes: &[u8], mode: IntMode) -> Value {
             Value::Tuple(items)
         }
         Type::Ksym => Value::Ksym(read_u64(bytes, 0)),
-        Type::Usym => Value::Usym(read_u64(bytes, 0)),
+        Type::Usym => Value::Usym(read_u64(bytes, 0), read_u64(bytes, 8) as u32),
         Type::Probe => Value::Probe(read_u64(bytes, 0)),
         // bpftrace 0.17 prints pointer values as signed 64-bit numbers, and
         // pointer map keys in hex.
@@ -148,6 +151,7 @@ fn decode_with(ty: &Type, bytes: &[u8], mode: IntMode) -> Value {
         Type::Bytes { len } => Value::Str(funcs::format_bytes(field(bytes, 0, *len))),
         Type::Stack(st) => Value::Stack(StackValue::decode(*st, bytes)),
         Type::Buf { cap } => Value::Str(crate::buf::format_buf(bytes, *cap)),
+        Type::KsymOff => Value::KsymOff(read_u64(bytes, 0)),
     }
 }
 

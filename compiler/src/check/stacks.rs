@@ -98,7 +98,7 @@ impl Checker {
     }
 
     /// The one event that tells user space a process took a user stack.
-    fn user_stack_pid_event(&mut self) -> EventId {
+    pub(super) fn user_stack_pid_event(&mut self) -> EventId {
         match self
             .events
             .iter()

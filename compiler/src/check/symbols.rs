@@ -1,5 +1,6 @@
 //! Address and symbol functions: `kaddr("sym")` and `uaddr("sym")` (resolved
-//! at compile time), `usym(addr)`, and `reg("name")` (a saved register).
+//! at compile time), `usym(addr)`, `ksymoff(addr)` and `reg("name")` (a saved
+//! register).
 
 use super::*;
 use crate::userspace::elf_info::ElfInfo;
@@ -50,7 +51,7 @@ impl Checker {
         args: &[Expr],
         span: Span,
     ) -> Option<TExpr> {
-        if !matches!(name, "kaddr" | "uaddr" | "usym" | "reg") {
+        if !matches!(name, "kaddr" | "uaddr" | "usym" | "reg" | "ksymoff") {
             return None;
         }
         if args.len() != 1 {
@@ -65,7 +66,12 @@ impl Checker {
             "usym" => {
                 let v = self.expr(cx, arg);
                 self.want_int(&v, "the argument of usym()");
-                texpr(TExprKind::Retype(Box::new(v)), Type::Usym, span)
+                self.usym(cx, v, span)
+            }
+            "ksymoff" => {
+                let v = self.expr(cx, arg);
+                self.want_int(&v, "the argument of ksymoff()");
+                texpr(TExprKind::Retype(Box::new(v)), Type::KsymOff, span)
             }
             _ => {
                 let Some(text) = self.string_literal(arg) else {
@@ -78,6 +84,18 @@ impl Checker {
                 }
             }
         })
+    }
+
+    /// `usym(addr)` keeps the pid of the probed process with the address; in
+    /// a kernel probe the process is announced so its symbols are read while
+    /// it still exists (BEGIN/END run in rtrace itself, which stays).
+    fn usym(&mut self, cx: &mut ProbeCx, addr: TExpr, span: Span) -> TExpr {
+        let pid_event = (!cx.user()).then(|| self.user_stack_pid_event());
+        let kind = TExprKind::Usym {
+            addr: Box::new(addr),
+            pid_event,
+        };
+        texpr(kind, Type::Usym, span)
     }
 
     fn kaddr(&mut self, symbol: &str, span: Span) -> TExpr {
@@ -160,5 +178,55 @@ impl Checker {
             signed: false,
         };
         texpr(kind, Type::U64, span)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::{check, Options};
+    use crate::ir::EventSpec;
+    use crate::typed::{TExprKind, TStmt};
+    use rtrace_stdlib::types::Type;
+
+    fn assigned(src: &str) -> (TExprKind, Type, Vec<EventSpec>) {
+        let ast = crate::parse::parse(src).expect("parses");
+        let p = check(&ast, &Options::default()).expect("checks");
+        let body = &p.probes[0].body;
+        match body.iter().find_map(|s| match s {
+            TStmt::Assign { value, .. } => Some(value.clone()),
+            _ => None,
+        }) {
+            Some(v) => (v.kind, v.ty, p.events),
+            None => panic!("{body:?}"),
+        }
+    }
+
+    #[test]
+    fn usym_carries_the_pid_and_announces_it_in_kernel_probes_only() {
+        let (kind, ty, events) = assigned("profile:hz:99 { @u = usym(reg(\"ip\")); }");
+        assert_eq!((ty.clone(), ty.size()), (Type::Usym, 16));
+        assert!(matches!(
+            kind,
+            TExprKind::Usym {
+                pid_event: Some(_),
+                ..
+            }
+        ));
+        assert!(events.contains(&EventSpec::UserStackPid));
+        let (kind, _, events) = assigned("BEGIN { @u = usym(1); }");
+        assert!(matches!(
+            kind,
+            TExprKind::Usym {
+                pid_event: None,
+                ..
+            }
+        ));
+        assert!(!events.contains(&EventSpec::UserStackPid));
+    }
+
+    #[test]
+    fn ksymoff_is_a_kernel_address_of_its_own_type() {
+        let (_, ty, _) = assigned("BEGIN { @k = ksymoff(kaddr(\"vfs_read\") + 4); }");
+        assert_eq!((ty.clone(), ty.size()), (Type::KsymOff, 8));
     }
 }

@@ -3,7 +3,7 @@
 //! "first stack of this process" record (see `EventSpec::UserStackPid`).
 
 use super::{FnLower, Val, MAP_KEYS_MAX};
-use crate::ir::{self, Builtin, Inst, MapKind, MapSpec, Operand, Term};
+use crate::ir::{self, Builtin, EventSpec, Inst, MapKind, MapSpec, Operand, Term};
 use crate::typed::EventId;
 use rtrace_stdlib::stacks::stack_map_name;
 use rtrace_stdlib::types::Type;
@@ -17,8 +17,8 @@ const USER_PIDS_MAX: u32 = 16384;
 const STACKS_MAX: u32 = MAP_KEYS_MAX;
 
 /// The stack maps of `stack_maps` ((user, depth) pairs), then the pid hash if
-/// any stack is a user stack.
-pub(super) fn stack_map_specs(stack_maps: &[(bool, u32)]) -> Vec<MapSpec> {
+/// any user stack or `usym` announces pids (`EventSpec::UserStackPid`).
+pub(super) fn stack_map_specs(stack_maps: &[(bool, u32)], events: &[EventSpec]) -> Vec<MapSpec> {
     let mut specs: Vec<MapSpec> = stack_maps
         .iter()
         .map(|&(user, limit)| MapSpec {
@@ -31,7 +31,7 @@ pub(super) fn stack_map_specs(stack_maps: &[(bool, u32)]) -> Vec<MapSpec> {
             value_type: Type::None,
         })
         .collect();
-    if stack_maps.iter().any(|&(user, _)| user) {
+    if events.contains(&EventSpec::UserStackPid) {
         specs.push(MapSpec {
             name: USER_PIDS_MAP.to_string(),
             kind: MapKind::Hash,
@@ -63,6 +63,23 @@ impl FnLower<'_> {
         }
         let mem = self.temp(16);
         self.store64(mem, id);
+        let pid = self.vreg();
+        self.emit(Inst::Builtin {
+            dst: pid,
+            which: Builtin::Pid,
+        });
+        self.store64(mem.offset(8), pid);
+        if let Some(event) = pid_event {
+            self.announce_pid(mem.offset(8), event);
+        }
+        Val::Mem(mem)
+    }
+
+    /// `usym(addr)`: `[addr, pid]`, the pid announced like a user stack's.
+    pub(super) fn usym(&mut self, addr: &crate::typed::TExpr, pid_event: Option<EventId>) -> Val {
+        let addr = self.value(addr);
+        let mem = self.temp(16);
+        self.store_into(mem, &Type::U64, addr, &Type::U64);
         let pid = self.vreg();
         self.emit(Inst::Builtin {
             dst: pid,

@@ -60,9 +60,12 @@ pub fn json_string(s: &str) -> String {
 pub fn value_json(value: &Value, resolver: &dyn Resolver) -> String {
     match value {
         Value::None => "null".to_string(),
-        Value::Str(_) | Value::Ksym(_) | Value::Usym(_) | Value::Probe(_) | Value::Stack(_) => {
-            json_string(&value_text(value, resolver))
-        }
+        Value::Str(_)
+        | Value::Ksym(_)
+        | Value::Usym(..)
+        | Value::Probe(_)
+        | Value::Stack(_)
+        | Value::KsymOff(_) => json_string(&value_text(value, resolver)),
         Value::Tuple(items) => {
             let items: Vec<String> = items.iter().map(|v| value_json(v, resolver)).collect();
             format!("[{}]", items.join(","))

@@ -177,7 +177,8 @@ fn sort(entries: &mut [Entry], value_type: &Type) {
         | Type::Usym
         | Type::Probe
         | Type::None
-        | Type::Stack(_) => {}
+        | Type::Stack(_)
+        | Type::KsymOff => {}
         _ => entries.sort_by(|a, b| match (scalar_number(a), scalar_number(b)) {
             (Some(x), Some(y)) => x.cmp(y),
             _ => Ordering::Equal,
@@ -213,7 +214,11 @@ pub fn key_cmp(a: &Value, b: &Value) -> Ordering {
 fn key_bits(v: &Value) -> Option<u64> {
     match v {
         Value::Int(i) => Some(*i as u64),
-        Value::UInt(u) | Value::Ksym(u) | Value::Usym(u) | Value::Probe(u) => Some(*u),
+        Value::UInt(u)
+        | Value::Ksym(u)
+        | Value::Usym(u, _)
+        | Value::Probe(u)
+        | Value::KsymOff(u) => Some(*u),
         _ => None,
     }
 }

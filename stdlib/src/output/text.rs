@@ -25,7 +25,8 @@ pub fn value_text(value: &Value, resolver: &dyn Resolver) -> String {
             format!("({})", items.join(", "))
         }
         Value::Ksym(addr) => resolver.ksym(*addr),
-        Value::Usym(addr) => resolver.usym(*addr, None),
+        Value::Usym(addr, pid) => resolver.usym(*addr, Some(*pid)),
+        Value::KsymOff(addr) => resolver.ksymoff(*addr),
         Value::Probe(id) => resolver.probe_name(*id),
         Value::Stats { total, count } => stats_text(*total, *count),
         Value::Stack(stack) => stack_text(resolver, stack, 8),
