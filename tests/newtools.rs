@@ -99,3 +99,27 @@ fn delete_rejects_a_key_given_twice() {
     assert!(err.contains("delete() got a key twice"), "{err}");
     assert!(err.contains("1:20"), "span: {err}");
 }
+
+#[test]
+fn script_defines_are_integer_constants() {
+    let script = format!(
+        r#"#include <linux/fs.h>
+#define SIZE_TWO 0x2
+#define MINUS (-7)
+#define SAME SIZE_TWO
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+{READS} {{ if (args->count == SIZE_TWO) {{ @two = count(); }} }}
+{EXIT}
+END {{ printf("two %d %d %d\n", @two, MINUS, SAME); clear(@two); }}
+"#
+    );
+    let out = traced(&script);
+    assert_eq!(lines_with(&out, "two "), ["two 3 -7 2"]);
+}
+
+#[test]
+fn function_like_define_stays_unknown() {
+    let (ok, _, err) = run_script("#define MAX(a, b) ((a) > (b) ? (a) : (b))\nBEGIN { printf(\"%d\\n\", MAX); exit(); }");
+    assert!(!ok);
+    assert!(err.contains("unknown identifier `MAX`"), "{err}");
+}

@@ -22,6 +22,7 @@ use rtrace_stdlib::types::Type;
 use std::collections::HashMap;
 
 mod c_definitions;
+mod script_defines;
 mod calls;
 mod flow;
 mod funcs;
@@ -89,6 +90,7 @@ pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec
         remembered_vars: HashMap::new(),
         kernel,
         stack_maps: Vec::new(),
+        script_defines: script_defines::collect(&program.c_definitions),
     };
     // Pass 1 learns map and variable types; pass 2 reports and builds.
     checker.check_all(program, &targets);
@@ -212,6 +214,8 @@ struct Checker {
     kernel: KernelTypes,
     /// Stack maps used so far: (user, depth).
     stack_maps: Vec<(bool, u32)>,
+    /// The script's integer `#define`s.
+    script_defines: HashMap<String, i64>,
 }
 
 /// What the checker knows while inside one probe body.
@@ -711,6 +715,9 @@ impl Checker {
                 {
                     let read = probe_context::arg(cx.target, n, span);
                     return self.context_builtin(read);
+                }
+                if let Some(&v) = self.script_defines.get(name) {
+                    return texpr(TExprKind::Int(v), Type::I64, span);
                 }
                 if let Some(v) = kernel_macros::value(name) {
                     return texpr(TExprKind::Int(v), Type::I64, span);
