@@ -119,7 +119,9 @@ END {{ printf("two %d %d %d\n", @two, MINUS, SAME); clear(@two); }}
 
 #[test]
 fn function_like_define_stays_unknown() {
-    let (ok, _, err) = run_script("#define MAX(a, b) ((a) > (b) ? (a) : (b))\nBEGIN { printf(\"%d\\n\", MAX); exit(); }");
+    let (ok, _, err) = run_script(
+        "#define MAX(a, b) ((a) > (b) ? (a) : (b))\nBEGIN { printf(\"%d\\n\", MAX); exit(); }",
+    );
     assert!(!ok);
     assert!(err.contains("unknown identifier `MAX`"), "{err}");
 }

@@ -22,13 +22,13 @@ use rtrace_stdlib::types::Type;
 use std::collections::HashMap;
 
 mod c_definitions;
-mod script_defines;
 mod calls;
 mod flow;
 mod funcs;
 mod kernel_access;
 mod kernel_macros;
 pub mod kernel_types;
+mod script_defines;
 pub mod settings;
 mod stacks;
 mod storage;

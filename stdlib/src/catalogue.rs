@@ -94,7 +94,12 @@ pub const ENTRIES: &[Entry] = &[
     func("print", 1, 3, "print a map or a value"),
     func("clear", 1, 1, "delete every entry of a map"),
     func("zero", 1, 1, "set every value of a map to zero"),
-    func("delete", 1, 2, "delete one map entry: delete(@m[key]) or delete(@m, key)"),
+    func(
+        "delete",
+        1,
+        2,
+        "delete one map entry: delete(@m[key]) or delete(@m, key)",
+    ),
     func("exit", 0, 1, "end tracing"),
     func("time", 0, 1, "print the current time"),
     func("str", 1, 2, "read a NUL-terminated string"),
