@@ -114,10 +114,13 @@ fn site_of(block: usize, target: &Target) -> Option<(GroupKey, u64, u64)> {
     }
 }
 
+/// A site probe: (probe index, file offset, semaphore offset).
+type Member = (usize, u64, u64);
+
 /// The multi-site programs for `program`: one per block and binary with at
 /// least [`MIN_SITES`] sites.
 pub fn merge(program: &TypedProgram) -> Vec<MultiProbe> {
-    let mut groups: Vec<(GroupKey, Vec<(usize, u64, u64)>)> = Vec::new();
+    let mut groups: Vec<(GroupKey, Vec<Member>)> = Vec::new();
     for (i, p) in program.probes.iter().enumerate() {
         let Some((key, offset, semaphore)) = site_of(p.block, &p.target) else {
             continue;
