@@ -120,6 +120,7 @@ impl Args {
                 map_keys_max,
             },
             emit: EmitOptions { start_ns },
+            uprobe_multi: rtrace_runtime::multi_link::uprobe_multi_supported(),
         }
     }
 }

@@ -251,6 +251,9 @@ pub enum Builtin {
     Cgroup,
     /// Address of the current `task_struct` (0 in user space).
     CurTask,
+    /// `bpf_get_attach_cookie(ctx)`: the cookie the attachment gave this site
+    /// (multi-site uprobe links select the site's body with it; 0 in user space).
+    AttachCookie,
 }
 
 /// How `MapAgg` updates a value (layouts in `rtrace_stdlib::types`).

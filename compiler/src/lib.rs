@@ -26,5 +26,6 @@ pub mod probes;
 pub mod syscalls;
 pub mod tracefs;
 pub mod typed;
+pub mod uprobe_multi;
 pub mod user_probes;
 pub mod userspace;

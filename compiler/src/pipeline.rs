@@ -12,6 +12,9 @@ use std::fmt;
 pub struct Options {
     pub check: check::Options,
     pub emit: EmitOptions,
+    /// Attach the sites of a block on one binary with one `uprobe_multi` link
+    /// (the kernel must support it: 6.6 and later).
+    pub uprobe_multi: bool,
 }
 
 /// A probe that runs in the kernel: its target and its eBPF program.
@@ -25,6 +28,9 @@ pub struct KernelProbe {
     pub program: BpfProgram,
     /// ELF section name, which tells aya the program type.
     pub section: String,
+    /// For a program standing for many uprobe/USDT sites: the sites of its
+    /// `uprobe_multi` link ([`crate::uprobe_multi`]).
+    pub multi: Option<crate::uprobe_multi::UprobeSites>,
 }
 
 /// Everything the runtime needs to run a script.
@@ -117,6 +123,11 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
     let program = check::check(&ast, &opts.check)?;
     let mut module = lower::lower(&program);
     let (mut merged, mut scratch_bytes) = merge_syscalls(&program, &mut module, &opts.emit);
+    if opts.uprobe_multi {
+        let (more, scratch) = merge_uprobes(&program, &mut module, &opts.emit);
+        merged.extend(more);
+        scratch_bytes = scratch_bytes.max(scratch);
+    }
     let mut kernel = Vec::new();
     let mut user = Vec::new();
     for (index, probe) in program.probes.iter().enumerate() {
@@ -145,6 +156,7 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
             section: section_name(&probe.target, &func.name),
             target: probe.target.clone(),
             program: prog,
+            multi: None,
         });
     }
     if let Some(map) = bpf::scratch_map::scratch_map(&module) {
@@ -191,6 +203,36 @@ fn merge_syscalls(
             section: section_name(&m.probe.target, &func.name),
             target: m.probe.target.clone(),
             program: prog,
+            multi: None,
+        };
+        module.functions.push(func);
+        out.push((m.members, Some(probe)));
+    }
+    (out, scratch_bytes)
+}
+
+/// Compile the multi-site uprobe programs ([`crate::uprobe_multi`]) like
+/// [`merge_syscalls`]. A program that cannot be emitted is dropped: its sites
+/// keep their own programs.
+fn merge_uprobes(
+    program: &TypedProgram,
+    module: &mut ir::Module,
+    emit: &EmitOptions,
+) -> (Vec<MergedProbes>, u32) {
+    let mut out = Vec::new();
+    let mut scratch_bytes = 0;
+    for m in crate::uprobe_multi::merge(program) {
+        let func = lower::lower_extra(&module.maps, module.functions.len(), &m.probe);
+        let Ok((prog, scratch)) = bpf::emit_function_sized(module, &func, emit) else {
+            continue;
+        };
+        scratch_bytes = scratch_bytes.max(scratch);
+        let probe = KernelProbe {
+            index: m.members[0],
+            section: section_name(&m.probe.target, &func.name),
+            target: m.probe.target.clone(),
+            program: prog,
+            multi: Some(m.sites),
         };
         module.functions.push(func);
         out.push((m.members, Some(probe)));

@@ -55,6 +55,15 @@ pub enum AttachTarget {
         pid: Option<i32>,
         ref_ctr_offset: u64,
     },
+    /// Many uprobe sites of one binary on one `uprobe_multi` link (per-site
+    /// perf events with cookies where the kernel refuses that); see `multi_link.rs`.
+    UprobeMulti {
+        path: PathBuf,
+        /// (file offset, semaphore file offset or 0, cookie) per site.
+        sites: Vec<(u64, u64, u64)>,
+        retprobe: bool,
+        pid: Option<i32>,
+    },
 }
 
 impl fmt::Display for AttachTarget {
@@ -96,6 +105,15 @@ impl fmt::Display for AttachTarget {
             } => {
                 let probe = if *retprobe { "uretprobe" } else { "uprobe" };
                 write!(f, "{probe} {}:{offset:#x}", path.display())
+            }
+            AttachTarget::UprobeMulti {
+                path,
+                sites,
+                retprobe,
+                ..
+            } => {
+                let probe = if *retprobe { "uretprobe" } else { "uprobe" };
+                write!(f, "{probe} {} ({} sites)", path.display(), sites.len())
             }
         }
     }
@@ -447,7 +465,10 @@ impl Loaded {
                 program: program.to_string(),
             })?;
         check_program_type(program, prog.kind(), target)?;
-        let fds = open_target(prog.fd(), target)?;
+        let fds = match target {
+            AttachTarget::UprobeMulti { .. } => crate::multi_link::open_uprobe_multi(prog, target)?,
+            _ => open_target(prog.fd(), target)?,
+        };
         Ok(self.links.insert(Attachment {
             program: program.to_string(),
             target: target.clone(),
@@ -511,6 +532,7 @@ fn check_program_type(
                 ProgramKind::KProbe | ProgramKind::UProbe,
                 AttachTarget::Kprobe { .. } | AttachTarget::Uprobe { .. }
             )
+            | (ProgramKind::UProbe, AttachTarget::UprobeMulti { .. })
     );
     if fits {
         Ok(())
@@ -579,6 +601,10 @@ fn open_target(prog: BorrowedFd<'_>, target: &AttachTarget) -> Result<Vec<OwnedF
                 other => other.map(|fd| vec![fd]),
             }
         }
+        AttachTarget::UprobeMulti { .. } => Err(AttachError::WrongProgramType {
+            program: "(unknown)".into(),
+            target: target.to_string(),
+        }),
     }
 }
 
@@ -658,7 +684,7 @@ fn open_kprobe(
 }
 
 /// Opens a perf event, hands it the program, and enables it.
-fn open_and_set_bpf(
+pub(crate) fn open_and_set_bpf(
     attr: &PerfEventAttr,
     pid: i32,
     cpu: i32,
@@ -671,7 +697,7 @@ fn open_and_set_bpf(
     Ok(fd)
 }
 
-fn os_error(target: &AttachTarget, error: io::Error) -> AttachError {
+pub(crate) fn os_error(target: &AttachTarget, error: io::Error) -> AttachError {
     match error.raw_os_error() {
         Some(libc::EPERM | libc::EACCES) => AttachError::Permission {
             target: target.to_string(),
@@ -713,14 +739,14 @@ pub fn tracepoint_id(category: &str, name: &str) -> Result<u64, AttachError> {
 }
 
 /// A dynamic probe PMU (`kprobe`/`uprobe`) from /sys/bus/event_source.
-struct ProbePmu {
-    kind: u32,
+pub(crate) struct ProbePmu {
+    pub(crate) kind: u32,
     retprobe_bit: u32,
-    ref_ctr_shift: u32,
+    pub(crate) ref_ctr_shift: u32,
 }
 
 impl ProbePmu {
-    fn config(&self, retprobe: bool) -> u64 {
+    pub(crate) fn config(&self, retprobe: bool) -> u64 {
         if retprobe {
             1 << self.retprobe_bit
         } else {
@@ -729,7 +755,7 @@ impl ProbePmu {
     }
 }
 
-fn probe_pmu(name: &str) -> Option<ProbePmu> {
+pub(crate) fn probe_pmu(name: &str) -> Option<ProbePmu> {
     let dir = Path::new("/sys/bus/event_source/devices").join(name);
     let kind = std::fs::read_to_string(dir.join("type"))
         .ok()?

@@ -7,6 +7,7 @@ pub mod host;
 pub mod iterate;
 pub mod loader;
 pub mod maps;
+pub mod multi_link;
 pub mod ringbuf;
 pub mod session;
 pub mod signals;

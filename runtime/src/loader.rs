@@ -137,6 +137,17 @@ impl Loader {
     /// Creates the module's maps and loads every program into the kernel,
     /// without vmlinux BTF unless the object needs it.
     pub fn load(&mut self, elf: &[u8]) -> Result<Loaded, LoadError> {
+        self.load_expecting(elf, &HashMap::new())
+    }
+
+    /// Like [`Loader::load`], giving the named programs an expected attach
+    /// type (`uprobe_multi` programs need theirs). Objects that need BTF go
+    /// through aya, which does not set it: their links then fall back.
+    pub fn load_expecting(
+        &mut self,
+        elf: &[u8],
+        attach_types: &HashMap<String, u32>,
+    ) -> Result<Loaded, LoadError> {
         let aligned = AlignedBytes::copy_of(elf);
         let obj = Object::parse(aligned.as_bytes()).map_err(|e| LoadError::Other {
             message: format!("the compiled module is malformed: {}", chain_text(&e)),
@@ -145,7 +156,7 @@ impl Loader {
             return self.load_ebpf(aligned.as_bytes());
         }
         let used = referenced_symbols(aligned.as_bytes());
-        load_direct(obj, &used)
+        load_direct(obj, &used, attach_types)
     }
 
     /// Loads through aya's `EbpfLoader` whatever the object holds: parses vmlinux
@@ -282,7 +293,11 @@ struct CreatedMap {
     data: MapData,
 }
 
-fn load_direct(mut obj: Object, used: &HashSet<String>) -> Result<Loaded, LoadError> {
+fn load_direct(
+    mut obj: Object,
+    used: &HashSet<String>,
+    attach_types: &HashMap<String, u32>,
+) -> Result<Loaded, LoadError> {
     let (created, left_out) = create_maps(&mut obj, used)?;
     // Every program section may hold relocation targets, as in aya's own loader.
     let text_sections: HashSet<usize> = obj.functions.keys().map(|(section, _)| *section).collect();
@@ -293,7 +308,7 @@ fn load_direct(mut obj: Object, used: &HashSet<String>) -> Result<Loaded, LoadEr
         .map_err(|e| relocation_error(&e))?;
     obj.relocate_calls(&text_sections)
         .map_err(|e| relocation_error(&e))?;
-    let programs = load_programs(&obj)?;
+    let programs = load_programs(&obj, attach_types)?;
     let mut maps = HashMap::with_capacity(created.len());
     for m in created {
         let map =
@@ -375,7 +390,10 @@ fn object_name(name: &str) -> String {
 }
 
 /// Loads every program of a relocated object, in ELF order.
-fn load_programs(obj: &Object) -> Result<Vec<LoadedProgram>, LoadError> {
+fn load_programs(
+    obj: &Object,
+    attach_types: &HashMap<String, u32>,
+) -> Result<Vec<LoadedProgram>, LoadError> {
     let mut order: Vec<_> = obj.programs.iter().collect();
     order.sort_by_key(|(_, p)| p.function_key());
     let mut loaded = Vec::with_capacity(order.len());
@@ -396,12 +414,14 @@ fn load_programs(obj: &Object) -> Result<Vec<LoadedProgram>, LoadError> {
             name,
             kern_version: kernel_version_for(kind, program.kernel_version),
             flags,
+            expected_attach_type: attach_types.get(name).copied().unwrap_or(0),
         };
         let fd = load_program(name, &request)?;
         loaded.push(LoadedProgram {
             name: name.clone(),
             kind,
             fd,
+            expected_attach_type: request.expected_attach_type,
         });
     }
     Ok(loaded)
@@ -573,6 +593,7 @@ fn adopt_ebpf(mut ebpf: Ebpf, traced: &HashMap<String, String>) -> Result<Loaded
             name: name.to_string(),
             kind,
             fd,
+            expected_attach_type: 0,
         });
     }
     programs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -667,6 +688,8 @@ pub struct LoadedProgram {
     name: String,
     kind: ProgramKind,
     fd: OwnedFd,
+    /// The `expected_attach_type` it was loaded with (0: none).
+    expected_attach_type: u32,
 }
 
 impl LoadedProgram {
@@ -680,6 +703,10 @@ impl LoadedProgram {
 
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+
+    pub fn expected_attach_type(&self) -> u32 {
+        self.expected_attach_type
     }
 }
 

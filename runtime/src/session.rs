@@ -89,7 +89,10 @@ impl Session {
         loader: &mut Loader,
         sink: EventSink,
     ) -> Result<Session, SessionError> {
-        let mut loaded = loader.load(&compiled.elf).map_err(SessionError::Load)?;
+        let attach_types = crate::multi_link::expected_attach_types(&compiled);
+        let mut loaded = loader
+            .load_expecting(&compiled.elf, &attach_types)
+            .map_err(SessionError::Load)?;
         let jit = jit::compile(&compiled.module, &compiled.user).map_err(SessionError::Jit)?;
         let maps = MapTable::from_loaded(&mut loaded, &compiled.module.maps)?;
         let reader = EventReader::new(&mut loaded, compiled.ringbuf_map())?;
@@ -181,7 +184,10 @@ impl Session {
         let name = self.compiled.program.probe_names
             [self.compiled.program.probes[k.index].probe_id as usize]
             .clone();
-        let target = attach_target(&k.target);
+        let target = match &k.multi {
+            Some(sites) => crate::multi_link::attach_target(sites),
+            None => attach_target(&k.target),
+        };
         let link = self
             .loaded
             .attach(&k.program.name, &target)

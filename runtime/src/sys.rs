@@ -410,6 +410,8 @@ pub struct ProgLoad<'a> {
     /// `LINUX_VERSION_CODE`, checked for kprobes by kernels before 5.0; 0 otherwise.
     pub kern_version: u32,
     pub flags: u32,
+    /// `expected_attach_type` (0 unless a link type needs it, e.g. uprobe_multi).
+    pub expected_attach_type: u32,
 }
 
 /// Loads a program into the kernel (the verifier runs now). With `log`, the
@@ -424,6 +426,7 @@ pub fn prog_load(prog: &ProgLoad<'_>, log: Option<&mut [u8]>) -> io::Result<Owne
         kern_version: prog.kern_version,
         prog_flags: prog.flags,
         prog_name: kernel_object_name(prog.name),
+        expected_attach_type: prog.expected_attach_type,
         ..Default::default()
     };
     if let Some(log) = log {

@@ -89,6 +89,7 @@ pub mod helper {
     pub const TRACE_PRINTK: i32 = 6;
     pub const OVERRIDE_RETURN: i32 = 58;
     pub const SEND_SIGNAL: i32 = 109;
+    pub const GET_ATTACH_COOKIE: i32 = 174;
 }
 
 /// The name of a helper we call, for the disassembler.
@@ -115,6 +116,7 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         TRACE_PRINTK => "bpf_trace_printk",
         OVERRIDE_RETURN => "bpf_override_return",
         SEND_SIGNAL => "bpf_send_signal",
+        GET_ATTACH_COOKIE => "bpf_get_attach_cookie",
         _ => return None,
     })
 }

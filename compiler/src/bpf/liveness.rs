@@ -58,7 +58,13 @@ pub fn inst_uses(inst: &Inst, ctx: VReg, out: &mut Vec<VReg>) {
     inst.for_each_use(|v| out.push(v));
     if matches!(
         inst,
-        Inst::CtxLoad { .. } | Inst::CtxAddr { .. } | Inst::StackId { .. }
+        Inst::CtxLoad { .. }
+            | Inst::CtxAddr { .. }
+            | Inst::StackId { .. }
+            | Inst::Builtin {
+                which: crate::ir::Builtin::AttachCookie,
+                ..
+            }
     ) {
         out.push(ctx);
     }

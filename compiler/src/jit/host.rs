@@ -222,7 +222,7 @@ impl HostFn {
     }
 }
 
-const BUILTINS: [Builtin; 10] = [
+const BUILTINS: [Builtin; 11] = [
     Builtin::Pid,
     Builtin::Tid,
     Builtin::Uid,
@@ -233,6 +233,7 @@ const BUILTINS: [Builtin; 10] = [
     Builtin::Rand,
     Builtin::Cgroup,
     Builtin::CurTask,
+    Builtin::AttachCookie,
 ];
 
 const AGG_OPS: [AggOp; 4] = [AggOp::Count, AggOp::Add, AggOp::Min, AggOp::Max];

@@ -143,7 +143,13 @@ fn ctx_stays_in_r1(func: &Function) -> bool {
     let is_ctx_use = |inst: &Inst| {
         matches!(
             inst,
-            Inst::CtxLoad { .. } | Inst::CtxAddr { .. } | Inst::StackId { .. }
+            Inst::CtxLoad { .. }
+                | Inst::CtxAddr { .. }
+                | Inst::StackId { .. }
+                | Inst::Builtin {
+                    which: crate::ir::Builtin::AttachCookie,
+                    ..
+                }
         )
     };
     let leading = func.blocks[0]

@@ -328,7 +328,11 @@ impl Codegen<'_> {
             Builtin::Rand => helper::GET_PRANDOM_U32,
             Builtin::Cgroup => helper::GET_CURRENT_CGROUP_ID,
             Builtin::CurTask => helper::GET_CURRENT_TASK,
+            Builtin::AttachCookie => helper::GET_ATTACH_COOKIE,
         };
+        if which == Builtin::AttachCookie {
+            self.read_into(self.live.ctx_var, R1);
+        }
         self.asm.emit(insn::call(id));
         match which {
             // Low halves: a 32-bit move zero-extends.
