@@ -128,3 +128,44 @@ fn many_postgres_sites_detach_quickly() {
     eprintln!("71 PostgreSQL USDT sites on 1 link: stop + detach {took:?}");
     assert!(out.status.success(), "{out:?}");
 }
+
+#[test]
+fn no_site_of_a_multi_link_fires_while_end_runs() {
+    // A busy target keeps hitting the probes; END reads the count and the map
+    // printed after END must show the same number: the link is gone by then.
+    // A copy of the program (another inode), so the other tests' probes on the
+    // original never see its calls.
+    let original = build("uprobe_target", &[]);
+    let bin = original.with_file_name("uprobe_target_busy_copy");
+    std::fs::copy(&original, &bin).unwrap();
+    let bin = bin.display().to_string();
+    let mut target = std::process::Command::new(&bin)
+        .arg("1000000000")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let script = format!(
+        "uprobe:{bin}:rt_* {{ @c = count(); }}
+         END {{ printf(\"end %d\\n\", @c); }}"
+    );
+    let tracer = Tracer::start(&["-e", &script]);
+    assert_eq!(link_types(tracer.pid()), ["uprobe_multi"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = tracer.stop();
+    let _ = target.kill();
+    let _ = target.wait();
+    assert!(out.status.success(), "{out:?}");
+    let at_end = out
+        .stdout
+        .iter()
+        .find_map(|l| l.strip_prefix("end "))
+        .expect("END ran")
+        .to_string();
+    assert_ne!(at_end, "0", "the busy target was traced");
+    assert!(
+        out.stdout.contains(&format!("@c: {at_end}")),
+        "the count grew after END: {:?}",
+        out.stdout
+    );
+}

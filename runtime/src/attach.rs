@@ -415,13 +415,20 @@ impl PendingDetach {
         self.fds.is_empty()
     }
 
-    /// Stop every perf event now, so no probe fires while END runs and maps are
-    /// printed; the slow close happens when this is dropped. Raw tracepoint links
-    /// cannot be disabled, but their close is quick anyway.
-    pub fn disable(&self) {
-        for fd in &self.fds {
-            let _ = sys::perf_event_disable(fd.as_fd());
+    /// Stop every probe now, so none fires while END runs and maps are printed:
+    /// perf events are disabled (their slow close happens when this is dropped);
+    /// links (raw tracepoints, uprobe_multi), which cannot be disabled, are closed
+    /// at once — their detach is quick.
+    pub fn disable(&mut self) {
+        let (mut events, mut links) = (Vec::new(), Vec::new());
+        for fd in std::mem::take(&mut self.fds) {
+            match sys::perf_event_disable(fd.as_fd()) {
+                Ok(_) => events.push(fd),
+                Err(_) => links.push(fd),
+            }
         }
+        self.fds = events;
+        close_in_parallel(links);
     }
 }
 

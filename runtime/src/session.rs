@@ -322,7 +322,7 @@ impl Session {
         // Stop every probe now; closing them (tens of ms per tracepoint, in the
         // kernel's RCU waits) is paid after the output is complete.
         self.links.clear();
-        let pending = self.loaded.detach_all_later();
+        let mut pending = self.loaded.detach_all_later();
         pending.disable();
         let pending_exit = self.exit_code;
         // Records emitted before detach still count, unless exit() already ended output.
