@@ -389,6 +389,14 @@ fn load_programs(obj: &Object) -> Result<Vec<LoadedProgram>, LoadError> {
             .get(&program.function_key())
             .ok_or_else(unsupported)?;
         let insns = encode(&function.instructions);
+        let starts = crate::func_info::function_starts(&insns);
+        let (btf, records) = if starts.len() > 1 {
+            let btf = crate::func_info::load_btf(starts.len())
+                .map_err(|e| from_any_error(&e, "load the BTF of a callback subprogram"))?;
+            (Some(btf), crate::func_info::records(&starts))
+        } else {
+            (None, Vec::new())
+        };
         let request = sys::ProgLoad {
             prog_type: kind.prog_type(),
             insns: &insns,
@@ -396,6 +404,7 @@ fn load_programs(obj: &Object) -> Result<Vec<LoadedProgram>, LoadError> {
             name,
             kern_version: kernel_version_for(kind, program.kernel_version),
             flags,
+            func_info: btf.as_ref().map(|fd| (fd.as_raw_fd(), records.as_slice())),
         };
         let fd = load_program(name, &request)?;
         loaded.push(LoadedProgram {
