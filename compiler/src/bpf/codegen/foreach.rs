@@ -15,6 +15,16 @@ use crate::bpf::{EmitError, MapReloc};
 use crate::ir::{Effect, Function, Inst, MapId, Mem, SlotId, VReg};
 use rtrace_stdlib::types::round8;
 
+/// A callback slot living in the caller's frame: (slot, base register, offset).
+pub(super) type Alias = (u32, Reg, i32);
+
+/// Instructions and map relocations of a compiled function.
+pub(super) type Code = (Vec<Insn>, Vec<MapReloc>);
+
+/// Compiles a callback body (the driver's `compile` in callback mode).
+pub(super) type CompileBody<'a> =
+    dyn Fn(&Function, CallbackCx, &[Alias]) -> Result<Code, EmitError> + 'a;
+
 /// Inside a callback: the register holding the caller's context pointer.
 pub(super) const OUTER_BASE: Reg = R8;
 
@@ -146,11 +156,7 @@ impl Codegen<'_> {
 /// Compile each pending callback and append it to `insns`, pointing the
 /// `ld_imm64` that names it at its first instruction.
 pub(super) fn append_callbacks(
-    compile: &dyn Fn(
-        &Function,
-        CallbackCx,
-        &[(u32, Reg, i32)],
-    ) -> Result<(Vec<Insn>, Vec<MapReloc>), EmitError>,
+    compile: &CompileBody,
     pending: Vec<Pending>,
     insns: &mut Vec<Insn>,
     relocs: &mut Vec<MapReloc>,

@@ -70,7 +70,7 @@ fn compile(
     module: &Module,
     func: &Function,
     opts: &EmitOptions,
-    callback: Option<(foreach::CallbackCx, &[(u32, Reg, i32)])>,
+    callback: Option<(foreach::CallbackCx, &[foreach::Alias])>,
 ) -> Result<Compiled, EmitError> {
     let live = liveness::analyse(func)?;
     let scratch = scratch_bytes(module, func, &live)?;
