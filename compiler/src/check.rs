@@ -231,6 +231,8 @@ struct ProbeCx<'a> {
     scoped: Vec<VarId>,
     /// Nesting depth of blocks inside the probe body.
     depth: u32,
+    /// Nesting depth of `for` loops over maps (kernel probes allow one).
+    map_loops: u32,
 }
 
 impl ProbeCx<'_> {
@@ -283,6 +285,7 @@ impl Checker {
                     loop_depth: 0,
                     scoped: Vec::new(),
                     depth: 0,
+                    map_loops: 0,
                 };
                 let predicate = probe.predicate.as_ref().map(|p| {
                     let e = self.expr(&mut cx, p);

@@ -132,7 +132,7 @@ pub enum Context {
     User,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Function {
     /// Unique, kernel-safe name (`[A-Za-z0-9_]`, ≤ 15 chars) e.g. `p0_sys_enter_re`.
     pub name: String,
@@ -149,7 +149,7 @@ pub struct Slot {
     pub size: u32,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Block {
     pub insts: Vec<Inst>,
     pub term: Term,
@@ -466,6 +466,23 @@ pub enum Inst {
         addr: VReg,
         user: bool,
     },
+    /// Kernel only: `bpf_for_each_map_elem(map, body, ctx, 0)`. `body` is the
+    /// callback, compiled as a subprogram with its own frame: on entry it copies
+    /// the key (`key_size` bytes) and, at `round8(key_size)`, the value
+    /// (`value_size` bytes, this CPU's copy for per-CPU maps) into `entry`, one
+    /// of its own slots. Each `(outer, inner)` pair makes the body's slot
+    /// `inner` an alias of this function's slot `outer` (the probe's variables),
+    /// reached through the callback context pointer. The body's `Return` ends
+    /// the iteration when the 8-byte value at `stop` (a body slot, usually an
+    /// alias) has bit 0 set. `count` = the number of elements visited.
+    MapForEach {
+        map: MapId,
+        body: Box<Function>,
+        outer: Vec<(SlotId, SlotId)>,
+        entry: Option<Mem>,
+        stop: Option<Mem>,
+        count: Option<VReg>,
+    },
 }
 
 /// Side effects only a kernel probe can have.
@@ -506,6 +523,7 @@ impl Inst {
             | Inst::StackId { dst, .. } => Some(dst),
             Inst::MapEntry { found, .. } | Inst::MapReadCpu { found, .. } => Some(found),
             Inst::MapRead { found, .. } => found,
+            Inst::MapForEach { count, .. } => count,
             Inst::Store { .. }
             | Inst::Zero { .. }
             | Inst::Copy { .. }
@@ -569,7 +587,8 @@ impl Inst {
             | Inst::MapWrite { .. }
             | Inst::MapDelete { .. }
             | Inst::Emit { .. }
-            | Inst::StackId { .. } => {}
+            | Inst::StackId { .. }
+            | Inst::MapForEach { .. } => {}
         }
     }
 }

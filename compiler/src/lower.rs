@@ -18,6 +18,7 @@ use crate::typed::*;
 use rtrace_stdlib::types::{round8, tuple_layout, Type, HIST_BUCKETS};
 
 mod flow;
+mod kernel_for;
 pub use flow::possible_cpus;
 mod funcs;
 mod stacks;
@@ -128,6 +129,8 @@ struct FnLower<'a> {
     var_types: Vec<Type>,
     /// (continue target, break target) of the enclosing loops.
     loops: Vec<(BlockId, BlockId)>,
+    /// Inside a kernel `for` body (a callback): its stop flag and exit block.
+    callback: Option<(Mem, BlockId)>,
 }
 
 fn function_name(index: usize, target: &Target) -> String {
@@ -218,6 +221,7 @@ impl<'a> FnLower<'a> {
             vars: Vec::new(),
             var_types: p.vars.clone(),
             loops: Vec::new(),
+            callback: None,
         };
         for ty in &p.vars {
             // Variables read before any assignment on some path are zero, never stack garbage.
@@ -382,6 +386,7 @@ impl<'a> FnLower<'a> {
                     self.continue_in_new_block();
                 }
             }
+            TStmt::Return if self.callback.is_some() => self.return_from_callback(),
             TStmt::Return => {
                 self.terminate(Term::Return);
                 self.continue_in_new_block();

@@ -370,6 +370,11 @@ fn effects(module: &Module, inst: &Inst) -> Result<Effects, String> {
             e.writes.push((*dst, n));
             e.def = Some(*found);
         }
+        // The body is a separate function checked on its own by the back end.
+        Inst::MapForEach { map, count, .. } => {
+            value_len(module, *map)?;
+            e.def = *count;
+        }
     }
     Ok(e)
 }

@@ -2,6 +2,7 @@
 pub mod attach;
 pub mod dropped;
 pub mod events;
+pub mod func_info;
 pub mod funcs;
 pub mod host;
 pub mod iterate;

@@ -407,6 +407,14 @@ fn load_programs(
             .get(&program.function_key())
             .ok_or_else(unsupported)?;
         let insns = encode(&function.instructions);
+        let starts = crate::func_info::function_starts(&insns);
+        let (btf, records) = if starts.len() > 1 {
+            let btf = crate::func_info::load_btf(starts.len())
+                .map_err(|e| from_any_error(&e, "load the BTF of a callback subprogram"))?;
+            (Some(btf), crate::func_info::records(&starts))
+        } else {
+            (None, Vec::new())
+        };
         let request = sys::ProgLoad {
             prog_type: kind.prog_type(),
             insns: &insns,
@@ -415,6 +423,7 @@ fn load_programs(
             kern_version: kernel_version_for(kind, program.kernel_version),
             flags,
             expected_attach_type: attach_types.get(name).copied().unwrap_or(0),
+            func_info: btf.as_ref().map(|fd| (fd.as_raw_fd(), records.as_slice())),
         };
         let fd = load_program(name, &request)?;
         loaded.push(LoadedProgram {

@@ -155,17 +155,20 @@ fn probe_uprobe_multi() -> bool {
 
 /// `r0 = 0; exit` as a kprobe program expecting `BPF_TRACE_UPROBE_MULTI`.
 fn load_trivial_multi_program() -> io::Result<OwnedFd> {
-    let insns: [u64; 2] = [0x0000_0000_0000_00b7, 0x0000_0000_0000_0095];
+    let insns: Vec<u8> = [0x0000_0000_0000_00b7u64, 0x0000_0000_0000_0095]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
     let license = c"GPL";
     let request = crate::sys::ProgLoad {
         prog_type: crate::sys::BPF_PROG_TYPE_KPROBE,
-        // SAFETY: two initialised u64 words viewed as their 16 bytes.
-        insns: unsafe { std::slice::from_raw_parts(insns.as_ptr().cast::<u8>(), 16) },
+        insns: &insns,
         license,
         name: "rtrace_probe",
         kern_version: 0,
         flags: 0,
         expected_attach_type: BPF_TRACE_UPROBE_MULTI,
+        func_info: None,
     };
     crate::sys::prog_load(&request, None)
 }

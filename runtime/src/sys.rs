@@ -54,7 +54,7 @@ struct RawTpAttr {
     cookie: u64,
 }
 
-/// `union bpf_attr` for `BPF_PROG_LOAD`, up to `expected_attach_type` (the kernel
+/// `union bpf_attr` for `BPF_PROG_LOAD`, up to `line_info_rec_size` (the kernel
 /// zero-fills the fields after it).
 #[repr(C)]
 #[derive(Default)]
@@ -71,6 +71,12 @@ struct ProgLoadAttr {
     prog_name: [u8; 16],
     prog_ifindex: u32,
     expected_attach_type: u32,
+    prog_btf_fd: u32,
+    func_info_rec_size: u32,
+    func_info: u64,
+    func_info_cnt: u32,
+    /// Named so the struct has no padding: the kernel reads these bytes.
+    line_info_rec_size: u32,
 }
 
 /// The leading part of the kernel's `struct bpf_map_info` (the kernel accepts a
@@ -412,6 +418,9 @@ pub struct ProgLoad<'a> {
     pub flags: u32,
     /// `expected_attach_type` (0 unless a link type needs it, e.g. uprobe_multi).
     pub expected_attach_type: u32,
+    /// BTF object and `bpf_func_info` records (8 bytes each) for programs
+    /// with subprograms (`func_info`).
+    pub func_info: Option<(std::os::fd::RawFd, &'a [u8])>,
 }
 
 /// Loads a program into the kernel (the verifier runs now). With `log`, the
@@ -429,12 +438,41 @@ pub fn prog_load(prog: &ProgLoad<'_>, log: Option<&mut [u8]>) -> io::Result<Owne
         expected_attach_type: prog.expected_attach_type,
         ..Default::default()
     };
+    if let Some((btf, records)) = prog.func_info {
+        attr.prog_btf_fd = btf as u32;
+        attr.func_info_rec_size = 8;
+        attr.func_info = records.as_ptr() as u64;
+        attr.func_info_cnt = (records.len() / 8) as u32;
+    }
     if let Some(log) = log {
         attr.log_level = 1;
         attr.log_size = log.len().min(MAX_VERIFIER_LOG) as u32;
         attr.log_buf = log.as_mut_ptr() as u64;
     }
     bpf(BPF_PROG_LOAD, &mut attr).map(owned_fd)
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct BtfLoadAttr {
+    btf: u64,
+    btf_log_buf: u64,
+    btf_size: u32,
+    btf_log_size: u32,
+    btf_log_level: u32,
+}
+
+/// `BPF_BTF_LOAD`
+const BPF_BTF_LOAD: libc::c_long = 18;
+
+/// Loads a BTF blob and returns its fd.
+pub fn btf_load(blob: &[u8]) -> io::Result<OwnedFd> {
+    let mut attr = BtfLoadAttr {
+        btf: blob.as_ptr() as u64,
+        btf_size: blob.len() as u32,
+        ..Default::default()
+    };
+    bpf(BPF_BTF_LOAD, &mut attr).map(owned_fd)
 }
 
 /// A kernel object name: characters outside `[A-Za-z0-9_]` become `_`, cut to 15
@@ -702,9 +740,9 @@ mod tests {
     }
 
     #[test]
-    fn prog_load_attr_covers_expected_attach_type() {
-        // prog_type … expected_attach_type ends at byte 72 of `union bpf_attr`.
-        assert_eq!(size_of::<ProgLoadAttr>(), 72);
+    fn prog_load_attr_covers_func_info_without_padding() {
+        // prog_type … line_info_rec_size ends at byte 96 of `union bpf_attr`.
+        assert_eq!(size_of::<ProgLoadAttr>(), 96);
     }
 
     #[test]

@@ -60,6 +60,16 @@ impl Asm {
         self.emit_all(&insn::ld_map_fd(reg));
     }
 
+    /// `reg = &subprogram` (`BPF_PSEUDO_FUNC`); returns the instruction's index
+    /// so the caller can patch the offset once the subprogram is placed.
+    pub fn ld_func(&mut self, reg: Reg) -> usize {
+        let at = self.insns.len();
+        let mut pair = insn::ld_imm64(reg, 0);
+        pair[0].src = insn::BPF_PSEUDO_FUNC;
+        self.emit_all(&pair);
+        at
+    }
+
     /// Resolve every jump; fails if an offset does not fit 16 bits.
     pub fn finish(mut self) -> Result<(Vec<Insn>, Vec<MapReloc>), EmitError> {
         let too_large = EmitError::TooLarge {

@@ -32,7 +32,26 @@ impl Frame {
         scratch: u32,
         map_base: Option<Reg>,
     ) -> Result<Frame, EmitError> {
-        let lives = slot_lives(func, live);
+        Self::layout_with_aliases(func, live, spills, scratch, map_base, &[])
+    }
+
+    /// Like [`Frame::layout`], but each `(slot, base, off)` in `aliases` takes
+    /// no bytes of this frame: it lives at `base + off` (another frame's memory,
+    /// as seen from a callback subprogram).
+    pub fn layout_with_aliases(
+        func: &Function,
+        live: &Liveness,
+        spills: u32,
+        scratch: u32,
+        map_base: Option<Reg>,
+        aliases: &[(u32, Reg, i32)],
+    ) -> Result<Frame, EmitError> {
+        let mut lives = slot_lives(func, live);
+        for &(slot, _, _) in aliases {
+            if let Some(life) = lives.get_mut(slot as usize) {
+                *life = None;
+            }
+        }
         let fixed = spills * 8 + round8(scratch);
         let in_map = match map_base {
             Some(_) => {
@@ -59,12 +78,17 @@ impl Frame {
             });
         }
         let base = -(size as i32);
-        let slot_off = (0..func.slots.len())
+        let mut slot_off: Vec<(Reg, i32)> = (0..func.slots.len())
             .map(|s| match (in_map[s], map_base) {
                 (true, Some(reg)) => (reg, map_pos[s] as i32),
                 _ => (R10, base + stack_pos[s] as i32),
             })
             .collect();
+        for &(slot, reg, off) in aliases {
+            if let Some(at) = slot_off.get_mut(slot as usize) {
+                *at = (reg, off);
+            }
+        }
         Ok(Frame {
             slot_off,
             spill_off: (0..spills).map(|i| -8 * (i as i32 + 1)).collect(),
@@ -100,6 +124,8 @@ pub fn inst_mems(inst: &Inst, out: &mut Vec<Mem>) {
         Inst::MapAgg { key, .. } | Inst::MapDelete { key, .. } => out.extend(key.iter().copied()),
         Inst::MapReadCpu { key, dst, .. } => out.extend(key.iter().copied().chain([*dst])),
         Inst::MapEntry { key, value, .. } => out.extend([*key, *value]),
+        // The callback reads and writes the aliased slots while the helper runs.
+        Inst::MapForEach { outer, .. } => out.extend(outer.iter().map(|&(s, _)| Mem::at(s, 0))),
         _ => {}
     }
 }

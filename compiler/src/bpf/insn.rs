@@ -66,6 +66,10 @@ const OP_EXIT: u8 = 0x90;
 /// `src` value of an `ld_imm64` whose immediate is a map file descriptor.
 pub const BPF_PSEUDO_MAP_FD: u8 = 1;
 
+/// `src` value of an `ld_imm64` whose immediate is the relative instruction
+/// offset of a subprogram (a callback), like a bpf2bpf call's.
+pub const BPF_PSEUDO_FUNC: u8 = 4;
+
 /// Kernel helper function ids (`enum bpf_func_id`).
 pub mod helper {
     pub const MAP_LOOKUP_ELEM: i32 = 1;
@@ -90,6 +94,7 @@ pub mod helper {
     pub const OVERRIDE_RETURN: i32 = 58;
     pub const SEND_SIGNAL: i32 = 109;
     pub const GET_ATTACH_COOKIE: i32 = 174;
+    pub const FOR_EACH_MAP_ELEM: i32 = 164;
 }
 
 /// The name of a helper we call, for the disassembler.
@@ -117,6 +122,7 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         OVERRIDE_RETURN => "bpf_override_return",
         SEND_SIGNAL => "bpf_send_signal",
         GET_ATTACH_COOKIE => "bpf_get_attach_cookie",
+        FOR_EACH_MAP_ELEM => "bpf_for_each_map_elem",
         _ => return None,
     })
 }

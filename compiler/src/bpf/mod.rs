@@ -65,6 +65,8 @@ pub enum EmitError {
     TooLarge { insns: usize },
     /// The IR is inconsistent (a lowering bug); the text says what.
     InvalidIr { what: String },
+    /// A construct the kernel back end cannot compile here; the text says what.
+    Unsupported { what: String },
 }
 
 impl fmt::Display for EmitError {
@@ -92,6 +94,7 @@ impl fmt::Display for EmitError {
                  split it into several probes"
             ),
             EmitError::InvalidIr { what } => write!(f, "internal error in the IR: {what}"),
+            EmitError::Unsupported { what } => f.write_str(what),
         }
     }
 }

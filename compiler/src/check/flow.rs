@@ -108,8 +108,11 @@ impl Checker {
         ));
         let id = (cx.vars.len() - 1) as VarId;
         cx.scoped.push(id);
+        let over_map = u32::from(matches!(iter, ForIter::Map(_)));
         cx.loop_depth += 1;
+        cx.map_loops += over_map;
         let body = self.scoped_stmts(cx, &body.stmts);
+        cx.map_loops -= over_map;
         cx.loop_depth -= 1;
         self.end_scope(cx, mark);
         Some(match head?.0 {
@@ -147,14 +150,14 @@ impl Checker {
         }
         let map = self.map_id(name, e.span);
         let decl = self.maps[map as usize].clone();
-        if !cx.user() {
+        if !cx.user() && cx.map_loops > 0 {
             self.error(
                 Diagnostic::error(
                     span,
-                    "iterating over a map inside a kernel probe is not supported yet",
+                    "a `for` loop over a map cannot be nested in another one inside a kernel probe",
                 )
-                .with_label("in a kernel probe")
-                .with_note("iterate in an END or interval block instead"),
+                .with_label("nested map loop in a kernel probe")
+                .with_note("iterate the inner map in an END or interval block instead"),
             );
             return None;
         }
@@ -243,25 +246,15 @@ impl Checker {
         )
     }
 
-    /// `len(@m)`: entries of a map, counted in user space.
-    pub(super) fn len_call(&mut self, cx: &mut ProbeCx, args: &[Expr], span: Span) -> TExpr {
+    /// `len(@m)`: entries of a map (in a kernel probe, counted with
+    /// `bpf_for_each_map_elem`).
+    pub(super) fn len_call(&mut self, _cx: &mut ProbeCx, args: &[Expr], span: Span) -> TExpr {
         let Some(m) = args.first() else {
             return poison(span);
         };
         let Some(map) = self.map_arg(m) else {
             return poison(span);
         };
-        if !cx.user() {
-            self.error(
-                Diagnostic::error(
-                    span,
-                    "len() of a map is not supported inside a kernel probe",
-                )
-                .with_label("in a kernel probe")
-                .with_note("use len() in an END or interval block, or keep a count() map"),
-            );
-            return poison(span);
-        }
         texpr(TExprKind::MapLen(map), Type::U64, span)
     }
 }

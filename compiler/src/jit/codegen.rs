@@ -345,6 +345,7 @@ impl Translator<'_, '_> {
             }
             // Rejected by `validate`: user space reads per-CPU maps merged.
             Inst::MapReadCpu { .. } => {}
+            Inst::MapForEach { .. } => {}
         }
     }
 

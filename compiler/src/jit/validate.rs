@@ -159,6 +159,9 @@ impl Checker<'_> {
                 self.map(*map).map(|_| ())
             }
             Inst::MapReadCpu { .. } => Err("per-CPU reads exist only in kernel programs".into()),
+            Inst::MapForEach { .. } => {
+                Err("bpf_for_each_map_elem exists only in kernel programs".into())
+            }
             Inst::Bswap { dst, src, bits } => {
                 self.regs(&[*dst, *src])?;
                 match bits {

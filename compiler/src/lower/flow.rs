@@ -66,6 +66,9 @@ impl FnLower<'_> {
     /// `for ($kv : @map)` in user space: entries in the order the host gives
     /// them (`Inst::MapEntry`), each copied into the `(key, value)` variable.
     pub(super) fn for_map(&mut self, var: VarId, map: ir::MapId, body: &[TStmt]) {
+        if self.f.context != Context::User {
+            return self.for_map_kernel(var, map, body);
+        }
         let spec = &self.maps[map as usize];
         let (key_size, value_size, value_type) =
             (spec.key_size, spec.value_size, spec.value_type.clone());
@@ -126,7 +129,7 @@ impl FnLower<'_> {
     }
 
     /// The number an aggregation value (stored layout at `cell`) reads as.
-    fn aggregate_scalar(&mut self, cell: Mem, value_type: &Type) -> VReg {
+    pub(super) fn aggregate_scalar(&mut self, cell: Mem, value_type: &Type) -> VReg {
         match value_type {
             Type::Avg => {
                 let total = self.load64(cell);
@@ -170,6 +173,9 @@ impl FnLower<'_> {
 
     /// `len(@m)` (user space only, enforced by the checker).
     pub(super) fn map_len(&mut self, map: ir::MapId) -> VReg {
+        if self.f.context != Context::User {
+            return self.map_len_kernel(map);
+        }
         let dst = self.vreg();
         self.emit(Inst::MapLen { map, dst });
         dst
@@ -189,9 +195,14 @@ impl FnLower<'_> {
     /// CPUs in a kernel probe: a loop over `bpf_map_lookup_percpu_elem`
     /// (`Inst::MapReadCpu`, kernel ≥ 5.19) bounded by the CPU count.
     pub(super) fn per_cpu_value(&mut self, map: ir::MapId, key: Option<&TExpr>) -> VReg {
+        let key = self.map_key(map, key);
+        self.per_cpu_value_at(map, key)
+    }
+
+    /// [`Self::per_cpu_value`] for a key already in memory.
+    pub(super) fn per_cpu_value_at(&mut self, map: ir::MapId, key: Option<Mem>) -> VReg {
         let spec = &self.maps[map as usize];
         let (value_size, value_type) = (spec.value_size, spec.value_type.clone());
-        let key = self.map_key(map, key);
         // acc: [total or best, count or valid]
         let acc = self.temp(16);
         self.emit(Inst::Zero { mem: acc, len: 16 });

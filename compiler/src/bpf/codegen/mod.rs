@@ -9,6 +9,7 @@
 //! string instructions, [`maps`] the map helpers and the ring buffer.
 
 mod buf;
+mod foreach;
 mod funcs;
 mod maps;
 mod percpu;
@@ -41,9 +42,51 @@ pub fn emit(
             function: func.name.clone(),
         });
     }
+    let (insns, map_relocs, map_bytes) = compile(module, func, opts, None)?;
+    let program = BpfProgram {
+        name: func.name.clone(),
+        insns,
+        map_relocs,
+    };
+    Ok((program, map_bytes))
+}
+
+/// A callback subprogram still to be compiled and appended (`foreach`).
+struct Pending {
+    /// Index of the `ld_imm64` that loads its address.
+    at: usize,
+    body: Function,
+    /// Body slots that live in the caller's frame: (slot, base, offset).
+    aliases: Vec<(u32, Reg, i32)>,
+    cx: foreach::CallbackCx,
+}
+
+type Compiled = (Vec<insn::Insn>, Vec<super::MapReloc>, u32);
+
+/// Instructions (callback subprograms appended), map relocations and scratch
+/// map bytes of `func`, compiled as a program or, with `callback`, as a
+/// callback whose `aliases` slots live in the caller's frame.
+fn compile(
+    module: &Module,
+    func: &Function,
+    opts: &EmitOptions,
+    callback: Option<(foreach::CallbackCx, &[foreach::Alias])>,
+) -> Result<Compiled, EmitError> {
     let live = liveness::analyse(func)?;
     let scratch = scratch_bytes(module, func, &live)?;
-    let (alloc, frame, scratch_base) = match plan(func, &live, scratch, None) {
+    let planned = match callback {
+        // A callback keeps the caller's context pointer in `OUTER_BASE` and
+        // never uses the scratch map (its entry registers would be clobbered).
+        Some((_, aliases)) => {
+            let mut alloc = regalloc::allocate(func, &live, &[R6, R7, R9]);
+            alloc.locs[live.ctx_var as usize] = None;
+            let frame =
+                Frame::layout_with_aliases(func, &live, alloc.spill_slots, scratch, None, aliases)?;
+            Ok((alloc, frame, None))
+        }
+        None => plan(func, &live, scratch, None),
+    };
+    let (alloc, frame, scratch_base) = match planned {
         Err(EmitError::StackLimit { .. }) if scratch_map(module).is_some() => {
             let map = scratch_map(module).unwrap_or_default();
             let (alloc, frame, _) = plan(func, &live, scratch.max(8), Some(SCRATCH_BASE))?;
@@ -64,16 +107,21 @@ pub fn emit(
         asm,
         labels,
         scratch_map: scratch_base,
+        callback: callback.map(|c| c.0),
+        pending: Vec::new(),
     };
+    if let Some(cx) = cg.callback {
+        cg.callback_prologue(cx)?;
+    }
     cg.prologue();
     cg.body()?;
-    let (insns, map_relocs) = cg.asm.finish()?;
-    let program = BpfProgram {
-        name: func.name.clone(),
-        insns,
-        map_relocs,
+    let pending = std::mem::take(&mut cg.pending);
+    let (mut insns, mut map_relocs) = cg.asm.finish()?;
+    let compile_body = |body: &Function, cx, aliases: &[(u32, Reg, i32)]| {
+        compile(module, body, opts, Some((cx, aliases))).map(|(i, r, _)| (i, r))
     };
-    Ok((program, map_bytes))
+    foreach::append_callbacks(&compile_body, pending, &mut insns, &mut map_relocs)?;
+    Ok((insns, map_relocs, map_bytes))
 }
 
 /// Register allocation and frame layout; with `map_base` the reserved register
@@ -214,6 +262,10 @@ struct Codegen<'a> {
     labels: Vec<Label>,
     /// The scratch map, if big slots live there (pointer in `SCRATCH_BASE`).
     scratch_map: Option<u32>,
+    /// Set when this function is a `bpf_for_each_map_elem` callback.
+    callback: Option<foreach::CallbackCx>,
+    /// Callbacks this function passes to `bpf_for_each_map_elem`.
+    pending: Vec<Pending>,
 }
 
 fn bad<T>(what: String) -> Result<T, EmitError> {
@@ -449,10 +501,13 @@ impl Codegen<'_> {
         fused: Option<(Cond, VReg, Operand)>,
     ) -> Result<(), EmitError> {
         match *term {
-            Term::Return => {
-                self.asm.emit(insn::mov64_imm(R0, 0));
-                self.asm.emit(insn::exit());
-            }
+            Term::Return => match self.callback {
+                Some(cx) => self.callback_return(cx)?,
+                None => {
+                    self.asm.emit(insn::mov64_imm(R0, 0));
+                    self.asm.emit(insn::exit());
+                }
+            },
             Term::Jump(t) => {
                 if next != Some(t) {
                     self.asm.goto(self.labels[t as usize]);
@@ -572,6 +627,14 @@ impl Codegen<'_> {
                 addr,
                 user,
             } => self.read_buf(dst, cap, count, addr, user)?,
+            Inst::MapForEach {
+                map,
+                ref body,
+                ref outer,
+                entry,
+                stop,
+                count,
+            } => self.map_for_each(map, body, outer, entry, stop, count)?,
         }
         Ok(())
     }
