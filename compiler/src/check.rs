@@ -74,6 +74,8 @@ impl Default for Options {
 }
 
 pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec<Diagnostic>> {
+    let expanded = crate::macros::expand(program)?;
+    let program = expanded.as_ref().unwrap_or(program);
     let mut opts = opts.clone();
     apply_config(program, &mut opts)?;
     let (targets, warnings) = resolve_targets(program, &opts)?;
