@@ -351,7 +351,7 @@ impl Renamer {
 }
 
 /// The direct sub-expressions of `expr`.
-fn children_mut(expr: &mut Expr) -> Vec<&mut Expr> {
+pub(crate) fn children_mut(expr: &mut Expr) -> Vec<&mut Expr> {
     match &mut expr.kind {
         ExprKind::Int(_)
         | ExprKind::Str(_)
