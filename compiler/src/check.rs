@@ -23,8 +23,10 @@ use std::collections::HashMap;
 
 mod c_definitions;
 mod calls;
+mod config_words;
 mod flow;
 mod funcs;
+mod getopt;
 mod kernel_access;
 mod kernel_macros;
 pub mod kernel_types;
@@ -34,8 +36,6 @@ mod stacks;
 mod storage;
 mod strings;
 pub mod symbols;
-mod config_words;
-mod getopt;
 
 /// Settings that change how a script is checked.
 #[derive(Clone, Debug)]

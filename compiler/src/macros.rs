@@ -160,10 +160,12 @@ impl<'a> Expander<'a> {
     fn instantiate_value(&mut self, def: &'a MacroDef, args: Vec<Expr>, at: Span) -> Option<Expr> {
         let body = self.instantiate(def, args, at)?;
         match <[Stmt; 1]>::try_from(body.stmts) {
-            Ok([Stmt {
-                kind: StmtKind::Expr(value),
-                ..
-            }]) => Some(value),
+            Ok(
+                [Stmt {
+                    kind: StmtKind::Expr(value),
+                    ..
+                }],
+            ) => Some(value),
             _ => {
                 self.errors.push(
                     Diagnostic::error(at, format!("macro `{}` has no value", def.name))

@@ -56,11 +56,10 @@ pub fn check(item: &ConfigItem, value: &str) -> Result<Option<Diagnostic>, Diagn
         return Ok(Some(ignored(item)));
     }
     let Some((_, allowed)) = WORD_SETTINGS.iter().find(|(k, _)| *k == key) else {
-        return Err(Diagnostic::error(
-            item.span,
-            format!("unknown config setting `{}`", item.key),
-        )
-        .with_label("unknown setting"));
+        return Err(
+            Diagnostic::error(item.span, format!("unknown config setting `{}`", item.key))
+                .with_label("unknown setting"),
+        );
     };
     if !allowed.contains(&value.to_ascii_lowercase().as_str()) {
         return Err(Diagnostic::error(

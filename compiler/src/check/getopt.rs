@@ -111,8 +111,11 @@ fn value(
     let name = String::from_utf8_lossy(name).into_owned();
     let given = lookup(program_args, &name);
     let bad = |expected: &str, text: &str| {
-        Diagnostic::error(span, format!("program argument `--{name}` must be {expected}"))
-            .with_label(format!("`{text}` given"))
+        Diagnostic::error(
+            span,
+            format!("program argument `--{name}` must be {expected}"),
+        )
+        .with_label(format!("`{text}` given"))
     };
     match default.map(|d| &d.kind) {
         None => match given {

@@ -68,7 +68,9 @@ fn value_macro_and_nested_macros() {
 
 #[test]
 fn no_macros_means_no_copy() {
-    assert!(expand(&parse("BEGIN { f(1); }").unwrap()).unwrap().is_none());
+    assert!(expand(&parse("BEGIN { f(1); }").unwrap())
+        .unwrap()
+        .is_none());
 }
 
 #[test]
