@@ -108,6 +108,11 @@ impl Args {
         };
         let strlen = env("BPFTRACE_STRLEN", MIN_STRLEN, MAX_STRLEN, 256);
         let map_keys_max = env("BPFTRACE_MAP_KEYS_MAX", 1, MAX_MAP_KEYS, MAP_KEYS_MAX);
+        // After the script, `--name=value` and `--flag` are named program arguments (getopt).
+        let (program_args, params): (Vec<String>, Vec<String>) = params
+            .into_iter()
+            .filter(|p| p != "--")
+            .partition(|p| p.starts_with("--"));
         pipeline::Options {
             check: check::Options {
                 params,
@@ -118,6 +123,7 @@ impl Args {
                 dry_run: self.dry_run,
                 allow_unsafe: self.unsafe_,
                 map_keys_max,
+                program_args,
             },
             emit: EmitOptions { start_ns },
             uprobe_multi: rtrace_runtime::multi_link::uprobe_multi_supported(),

@@ -29,6 +29,35 @@ pub struct Program {
     /// as in bpftrace) and ignores the preprocessor lines.
     pub c_definitions: Vec<CDefinition>,
     pub probes: Vec<Probe>,
+    /// `macro name(params) { body }` definitions, expanded at their call sites before checking.
+    pub macros: Vec<MacroDef>,
+}
+
+/// `macro name(params) { body }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MacroDef {
+    pub name: String,
+    pub params: Vec<MacroParam>,
+    pub body: Block,
+    pub span: Span,
+}
+
+/// One macro parameter; `name` is without its sigil.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MacroParam {
+    pub name: String,
+    pub kind: MacroParamKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MacroParamKind {
+    /// `x`: any expression, substituted where the name appears.
+    Expr,
+    /// `$x`: the caller's variable, bound by name.
+    Var,
+    /// `@x`: the caller's map, bound by name.
+    Map,
 }
 
 /// One top-level C item: a preprocessor line or a `struct`/`union`/`enum`/`typedef`.

@@ -23,8 +23,10 @@ use std::collections::HashMap;
 
 mod c_definitions;
 mod calls;
+mod config_words;
 mod flow;
 mod funcs;
+mod getopt;
 mod kernel_access;
 mod kernel_macros;
 pub mod kernel_types;
@@ -56,6 +58,8 @@ pub struct Options {
     pub allow_unsafe: bool,
     /// `max_entries` of keyed maps (`BPFTRACE_MAP_KEYS_MAX`, `max_map_keys`).
     pub map_keys_max: u32,
+    /// Named program arguments (`--name=value`, `--flag`) read by `getopt`.
+    pub program_args: Vec<String>,
 }
 
 impl Default for Options {
@@ -69,14 +73,20 @@ impl Default for Options {
             dry_run: false,
             allow_unsafe: false,
             map_keys_max: crate::lower::MAP_KEYS_MAX,
+            program_args: Vec::new(),
         }
     }
 }
 
 pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec<Diagnostic>> {
+    let expanded = crate::macros::expand(program)?;
+    let program = expanded.as_ref().unwrap_or(program);
+    let with_options = getopt::resolve(program, &opts.program_args)?;
+    let program = with_options.as_ref().unwrap_or(program);
     let mut opts = opts.clone();
-    apply_config(program, &mut opts)?;
-    let (targets, warnings) = resolve_targets(program, &opts)?;
+    let config_warnings = apply_config(program, &mut opts)?;
+    let (targets, mut warnings) = resolve_targets(program, &opts)?;
+    warnings.extend(config_warnings);
     let kernel = KernelTypes::with_script_types(&program.c_definitions).map_err(|d| vec![d])?;
     let mut checker = Checker {
         opts,
@@ -114,8 +124,16 @@ pub fn check(program: &ast::Program, opts: &Options) -> Result<TypedProgram, Vec
     })
 }
 
-fn apply_config(program: &ast::Program, opts: &mut Options) -> Result<(), Vec<Diagnostic>> {
+fn apply_config(
+    program: &ast::Program,
+    opts: &mut Options,
+) -> Result<Vec<Diagnostic>, Vec<Diagnostic>> {
+    let mut warnings = Vec::new();
     for item in &program.config {
+        if let Some(word) = config_words::word(item) {
+            warnings.extend(config_words::check(item, &word).map_err(|d| vec![d])?);
+            continue;
+        }
         let value = match item.value.kind {
             ExprKind::Int(v) => v,
             _ => {
@@ -127,7 +145,7 @@ fn apply_config(program: &ast::Program, opts: &mut Options) -> Result<(), Vec<Di
         };
         settings::apply(item, value, opts).map_err(|d| vec![d])?;
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// A concrete target and whether it came from a wildcard attach point.
@@ -156,6 +174,7 @@ fn resolve_targets(
         pid: opts.pid,
         command: opts.command.clone(),
     };
+    let missing = config_words::missing_probes(program);
     for probe in &program.probes {
         let mut targets = Vec::new();
         let mut unmatched = Vec::new();
@@ -171,6 +190,14 @@ fn resolve_targets(
         }
         let others_resolved = !targets.is_empty();
         for (ap, wildcard, d) in unmatched {
+            if others_resolved && missing != config_words::MissingProbes::Error {
+                if missing == config_words::MissingProbes::Warn {
+                    warnings.push(d.into_warning().with_note(
+                        "skipped (missing_probes): the probe's other attach points matched",
+                    ));
+                }
+                continue;
+            }
             if wildcard && others_resolved {
                 warnings.push(
                     d.into_warning()

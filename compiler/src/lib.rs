@@ -19,6 +19,7 @@ pub mod ir;
 pub mod jit;
 pub mod listing;
 pub mod lower;
+pub mod macros;
 pub mod parse;
 pub mod pipeline;
 pub mod probe_context;

@@ -6,9 +6,9 @@ use rtrace_grammar::Rule;
 use super::attach::check_attach_point;
 use super::expr::{top_expr, unary};
 use super::pairs::{children, internal, next, span_of, unexpected, Result};
-use super::shape::{bin_op, if_chain};
+use super::shape::{bin_op, if_chain, macro_param};
 use crate::ast::{
-    AttachPoint, Block, CDefinition, ConfigItem, ForIter, Probe, Program, Stmt, StmtKind,
+    AttachPoint, Block, CDefinition, ConfigItem, ForIter, MacroDef, Probe, Program, Stmt, StmtKind,
 };
 
 /// Builds the program from the `program` pair.
@@ -17,6 +17,7 @@ pub fn program(pair: Pair<'_, Rule>) -> Result<Program> {
         config: Vec::new(),
         c_definitions: Vec::new(),
         probes: Vec::new(),
+        macros: Vec::new(),
     };
     for part in pair.into_inner() {
         match part.as_rule() {
@@ -27,6 +28,7 @@ pub fn program(pair: Pair<'_, Rule>) -> Result<Program> {
             }),
             Rule::config_block => program.config = config(part)?,
             Rule::probe => program.probes.push(probe(part)?),
+            Rule::macro_def => program.macros.push(macro_def(part)?),
             _ => return Err(unexpected(&part, "a top-level item")),
         }
     }
@@ -43,6 +45,28 @@ fn config(pair: Pair<'_, Rule>) -> Result<Vec<ConfigItem>> {
             Ok(ConfigItem { key, value, span })
         })
         .collect()
+}
+
+/// `macro name(params) { body }`
+fn macro_def(pair: Pair<'_, Rule>) -> Result<MacroDef> {
+    let span = span_of(&pair);
+    let mut parts = children(pair);
+    let name = next(&mut parts, span, "a macro name")?.as_str().to_string();
+    let mut params = Vec::new();
+    let mut body = None;
+    for part in parts {
+        match part.as_rule() {
+            Rule::macro_param => params.push(macro_param(part.as_str(), span_of(&part))),
+            Rule::block => body = Some(block(part)?),
+            _ => return Err(unexpected(&part, "a macro parameter or body")),
+        }
+    }
+    Ok(MacroDef {
+        name,
+        params,
+        body: body.ok_or_else(|| internal(span, "a macro body"))?,
+        span,
+    })
 }
 
 fn probe(pair: Pair<'_, Rule>) -> Result<Probe> {

@@ -55,6 +55,7 @@ pub fn is_punctuation(rule: Rule) -> bool {
             | kw_config
             | kw_sizeof
             | kw_offsetof
+            | kw_macro
     )
 }
 

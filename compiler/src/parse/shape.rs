@@ -2,7 +2,9 @@
 //! they build identical trees: operator precedence, ternary folding, prefixes, `else if`
 //! chains and the expression depth limit.
 
-use crate::ast::{BinOp, Block, Expr, ExprKind, Span, Stmt, StmtKind, TypeName, UnOp};
+use crate::ast::{
+    BinOp, Block, Expr, ExprKind, MacroParam, MacroParamKind, Span, Stmt, StmtKind, TypeName, UnOp,
+};
 use crate::diag::Diagnostic;
 
 /// Deepest expression tree accepted. Later passes recurse over expressions; long operator
@@ -283,5 +285,19 @@ fn dismantle(root: Expr) {
             Ternary { cond, then, els } => stack.extend([*cond, *then, *els]),
             _ => {}
         }
+    }
+}
+
+/// A macro parameter from its text (`x`, `$x` or `@x`).
+pub fn macro_param(text: &str, span: Span) -> MacroParam {
+    let (kind, name) = match text.as_bytes().first() {
+        Some(b'$') => (MacroParamKind::Var, &text[1..]),
+        Some(b'@') => (MacroParamKind::Map, &text[1..]),
+        _ => (MacroParamKind::Expr, text),
+    };
+    MacroParam {
+        name: name.to_string(),
+        kind,
+        span,
     }
 }

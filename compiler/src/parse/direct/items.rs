@@ -4,10 +4,11 @@
 use super::lexemes::{self as lex, Context};
 use super::Parser;
 use crate::ast::{
-    AttachPoint, Block, CDefinition, ConfigItem, Expr, ForIter, Probe, Program, Stmt, StmtKind,
+    AttachPoint, Block, CDefinition, ConfigItem, Expr, ForIter, MacroDef, Probe, Program, Stmt,
+    StmtKind,
 };
 use crate::parse::attach::check_attach_point;
-use crate::parse::shape::{bin_op, if_chain};
+use crate::parse::shape::{bin_op, if_chain, macro_param};
 
 /// How an action block ends: `}` or the `>` of `< ... >`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,7 @@ impl Parser<'_> {
             config: Vec::new(),
             c_definitions: Vec::new(),
             probes: Vec::new(),
+            macros: Vec::new(),
         };
         let at = self.c.start();
         if let Some(end) = lex::shebang(self.c.bytes(), at) {
@@ -48,7 +50,16 @@ impl Parser<'_> {
             let at = self.c.start();
             match lex::preprocessor(self.c.bytes(), at) {
                 Some(end) => program.c_definitions.push(self.c_definition(end - at)),
-                None => program.probes.push(self.probe()?),
+                None => {
+                    let mark = self.c.mark();
+                    match self.macro_def() {
+                        Some(def) => program.macros.push(def),
+                        None => {
+                            self.c.reset(mark);
+                            program.probes.push(self.probe()?);
+                        }
+                    }
+                }
             }
         }
         Some(program)
@@ -107,6 +118,44 @@ impl Parser<'_> {
             value: self.complete(value)?,
             span: self.c.span_from(at),
         })
+    }
+
+    /// `macro name ( (macro_param (, macro_param)*)? ) block`
+    fn macro_def(&mut self) -> Option<MacroDef> {
+        let at = self.c.start();
+        self.keyword("macro")?;
+        let name_at = self.c.start();
+        let end = lex::word(self.c.bytes(), name_at)?;
+        let name = self.c.take(end - name_at).1.to_string();
+        self.punct("(")?;
+        let mut params = Vec::new();
+        if !self.c.at(")") {
+            params.push(self.macro_param()?);
+            while self.c.eat(",") {
+                params.push(self.macro_param()?);
+            }
+        }
+        self.punct(")")?;
+        let body = self.block()?;
+        Some(MacroDef {
+            name,
+            params,
+            body,
+            span: self.c.span_from(at),
+        })
+    }
+
+    /// `map_name | var | name`
+    fn macro_param(&mut self) -> Option<crate::ast::MacroParam> {
+        let at = self.c.start();
+        let b = self.c.bytes();
+        let end = match b.get(at) {
+            Some(b'@') => lex::map_name(b, at)?,
+            Some(b'$') => lex::var(b, at)?,
+            _ => lex::word(b, at)?,
+        };
+        let (span, text) = self.c.take(end - at);
+        Some(macro_param(text, span))
     }
 
     /// `attach_point (, attach_point)* predicate? (block | angle_block)`

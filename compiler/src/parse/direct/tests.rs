@@ -8,6 +8,9 @@ use crate::parse::{scan, with_pest};
 /// One script per construct of `rtrace.pest`, each written a few ways.
 const CONSTRUCTS: &[&str] = &[
     "BEGIN { }",
+    "macro m(x, $v, @map) { $v = x; @map[1] = 2; }\nBEGIN { m(1, $a, @b); }",
+    "macro none() { 1 }\nk:f { } macro two ( a , b ) { a + b } BEGIN { $x = two(1, none()) }",
+    "macro_x:f { } macro m(){ }",
     "BEGIN { ; ; }",
     "#!/usr/bin/env bpftrace\nBEGIN { exit(); }",
     "#include <linux/sched.h>\n#define X(a) \\\n  (a)\nBEGIN { printf(\"%d\\n\", 1); }",
