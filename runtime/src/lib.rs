@@ -5,6 +5,7 @@ pub mod events;
 pub mod funcs;
 pub mod host;
 pub mod iterate;
+pub mod kprobe_multi;
 pub mod loader;
 pub mod maps;
 pub mod multi_link;

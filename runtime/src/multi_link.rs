@@ -251,6 +251,16 @@ pub fn expected_attach_types(compiled: &Compiled) -> HashMap<String, u32> {
         .iter()
         .filter(|k| k.multi.is_some() && uprobe_multi_supported())
         .map(|k| (k.program.name.clone(), BPF_TRACE_UPROBE_MULTI))
+        .chain(
+            compiled
+                .kernel
+                .iter()
+                .filter(|k| k.kmulti.is_some() && crate::kprobe_multi::kprobe_multi_supported())
+                .map(|k| {
+                    let multi = crate::kprobe_multi::BPF_TRACE_KPROBE_MULTI;
+                    (k.program.name.clone(), multi)
+                }),
+        )
         .collect()
 }
 

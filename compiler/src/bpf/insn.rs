@@ -90,6 +90,7 @@ pub mod helper {
     pub const OVERRIDE_RETURN: i32 = 58;
     pub const SEND_SIGNAL: i32 = 109;
     pub const GET_ATTACH_COOKIE: i32 = 174;
+    pub const GET_FUNC_IP: i32 = 173;
 }
 
 /// The name of a helper we call, for the disassembler.
@@ -117,6 +118,7 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         OVERRIDE_RETURN => "bpf_override_return",
         SEND_SIGNAL => "bpf_send_signal",
         GET_ATTACH_COOKIE => "bpf_get_attach_cookie",
+        GET_FUNC_IP => "bpf_get_func_ip",
         _ => return None,
     })
 }
