@@ -486,7 +486,9 @@ impl Loaded {
         check_program_type(program, prog.kind(), target)?;
         let fds = match target {
             AttachTarget::UprobeMulti { .. } => crate::multi_link::open_uprobe_multi(prog, target)?,
-            AttachTarget::KprobeMulti { .. } => crate::kprobe_multi::open_kprobe_multi(prog, target)?,
+            AttachTarget::KprobeMulti { .. } => {
+                crate::kprobe_multi::open_kprobe_multi(prog, target)?
+            }
             _ => open_target(prog.fd(), target)?,
         };
         Ok(self.links.insert(Attachment {
@@ -622,10 +624,12 @@ fn open_target(prog: BorrowedFd<'_>, target: &AttachTarget) -> Result<Vec<OwnedF
                 other => other.map(|fd| vec![fd]),
             }
         }
-        AttachTarget::UprobeMulti { .. } | AttachTarget::KprobeMulti { .. } => Err(AttachError::WrongProgramType {
-            program: "(unknown)".into(),
-            target: target.to_string(),
-        }),
+        AttachTarget::UprobeMulti { .. } | AttachTarget::KprobeMulti { .. } => {
+            Err(AttachError::WrongProgramType {
+                program: "(unknown)".into(),
+                target: target.to_string(),
+            })
+        }
     }
 }
 
