@@ -96,3 +96,65 @@ fn merged(program: &TypedProgram, ret: bool, members: Vec<usize>) -> MultiKprobe
         sites: KprobeSites { ret, sites },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{check, parse};
+
+    fn typed(source: &str) -> TypedProgram {
+        let ast = parse::parse(source).expect("parses");
+        check::check(&ast, &check::Options::default()).expect("checks")
+    }
+
+    fn functions(pattern: &str) -> Vec<String> {
+        crate::probes::kernel_functions_matching(pattern)
+    }
+
+    #[test]
+    fn a_wildcard_block_is_one_program_with_a_cookie_per_function() {
+        let expected = functions("tcp_sendmsg*");
+        assert!(expected.len() >= 2, "{expected:?}");
+        let program = typed("kprobe:tcp_sendmsg* { @[func, probe] = count(); }");
+        let merged = merge(&program);
+        assert_eq!(merged.len(), 1);
+        let m = &merged[0];
+        assert!(!m.sites.ret);
+        assert_eq!(m.members, (0..expected.len()).collect::<Vec<_>>());
+        let names: Vec<&str> = m.sites.sites.iter().map(|s| s.function.as_str()).collect();
+        assert_eq!(names, expected);
+        for (site, &member) in m.sites.sites.iter().zip(&m.members) {
+            let probe = &program.probes[member];
+            // Probe id in the high half; `func` reads the helper, so one class.
+            assert_eq!(site.cookie, (u64::from(probe.probe_id) << 32) | 1);
+            assert_eq!(
+                program.probe_names[probe.probe_id as usize],
+                format!("kprobe:{}", site.function)
+            );
+        }
+        assert!(m.probe.wildcard);
+    }
+
+    #[test]
+    fn kprobe_and_kretprobe_blocks_are_separate_links() {
+        let n = functions("tcp_sendmsg*").len();
+        let program = typed(
+            "kprobe:tcp_sendmsg* { @a = count(); } kretprobe:tcp_sendmsg* { @b = sum(retval); }",
+        );
+        let merged = merge(&program);
+        let shape: Vec<(bool, usize)> = merged
+            .iter()
+            .map(|m| (m.sites.ret, m.sites.sites.len()))
+            .collect();
+        assert_eq!(shape, [(false, n), (true, n)]);
+    }
+
+    #[test]
+    fn single_functions_and_offsets_are_not_merged() {
+        let program = typed(
+            "kprobe:tcp_sendmsg { @a = count(); } kprobe:tcp_sendmsg+5 { @b = count(); }
+             kprobe:tcp_sendmsg_locke* { @c = count(); }",
+        );
+        assert!(merge(&program).is_empty());
+    }
+}
