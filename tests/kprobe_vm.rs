@@ -105,6 +105,8 @@ mod guest {
     const TOTAL: usize = 1 + 10 + 100 + 1000 + 5000;
     const KPROBES_LIST: &str = "/sys/kernel/debug/kprobes/list";
     const KPROBE_EVENTS: &str = "/sys/kernel/tracing/kprobe_events";
+    /// Functions ftrace hooks right now (a kprobe_multi link's among them).
+    const ENABLED_FUNCTIONS: &str = "/sys/kernel/tracing/enabled_functions";
 
     type Check = fn(&Baseline) -> Result<(), String>;
 
@@ -229,7 +231,9 @@ mod guest {
     }
 
     /// `tcp_send*` is every kernel text symbol with that prefix; the two on the
-    /// send path count each send once, the others (ACKs, FIN …) vary.
+    /// send path count each send once, the others (ACKs, FIN …) vary. With
+    /// fprobe (kprobe_multi links) the functions are hooked through ftrace and
+    /// listed in `enabled_functions`, else each is a registered kprobe.
     fn wildcard_attaches_every_match(_: &Baseline) -> Result<(), String> {
         let matches = kernel_functions_with_prefix("tcp_send");
         if matches.len() < 2 {
@@ -237,18 +241,29 @@ mod guest {
                 "kallsyms has too few tcp_send* functions: {matches:?}"
             ));
         }
+        let multi = kallsyms_has("fprobe_handler");
         let out = trace_sends(
             "kprobe:tcp_send* /pid == $1/ { @[func] = count(); }",
             || {
-                let listed = read(KPROBES_LIST)?;
-                let missing: Vec<_> = matches
-                    .iter()
-                    .filter(|f| !listed.contains(&format!(" k  {f}+0x0 ")))
-                    .collect();
+                let (file, listed) = if multi {
+                    (ENABLED_FUNCTIONS, read(ENABLED_FUNCTIONS)?)
+                } else {
+                    (KPROBES_LIST, read(KPROBES_LIST)?)
+                };
+                let is_listed = |f: &String| {
+                    if multi {
+                        listed
+                            .lines()
+                            .any(|l| l.split_whitespace().next() == Some(f))
+                    } else {
+                        listed.contains(&format!(" k  {f}+0x0 "))
+                    }
+                };
+                let missing: Vec<_> = matches.iter().filter(|f| !is_listed(f)).collect();
                 if missing.is_empty() {
                     Ok(())
                 } else {
-                    Err(format!("not in {KPROBES_LIST}: {missing:?}\n{listed}"))
+                    Err(format!("not in {file}: {missing:?}\n{listed}"))
                 }
             },
         )?;
