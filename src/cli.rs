@@ -127,6 +127,7 @@ impl Args {
             },
             emit: EmitOptions { start_ns },
             uprobe_multi: rtrace_runtime::multi_link::uprobe_multi_supported(),
+            kprobe_multi: rtrace_runtime::kprobe_multi::attach_cookies_supported(),
         }
     }
 }

@@ -17,7 +17,7 @@ const GUEST_ENV: &str = "RTRACE_VM_GUEST";
 /// This test's name, for `--exact` when the binary re-runs itself in the guest.
 const TEST_NAME: &str = "kprobes_and_kretprobes_in_a_vm";
 /// Names of the guest's checks; the host makes sure each one reported success.
-const CHECKS: [&str; 11] = [
+const CHECKS: [&str; 12] = [
     "kprobe_arg2_hist",
     "fentry_args_size_hist",
     "fexit_retval_sum",
@@ -28,6 +28,7 @@ const CHECKS: [&str; 11] = [
     "wildcard_attaches_every_match",
     "kprobe_at_offset",
     "bad_offset_is_refused",
+    "wildcard_block_is_one_program",
     "nothing_stays_attached",
 ];
 
@@ -104,6 +105,8 @@ mod guest {
     const TOTAL: usize = 1 + 10 + 100 + 1000 + 5000;
     const KPROBES_LIST: &str = "/sys/kernel/debug/kprobes/list";
     const KPROBE_EVENTS: &str = "/sys/kernel/tracing/kprobe_events";
+    /// Functions ftrace hooks right now (a kprobe_multi link's among them).
+    const ENABLED_FUNCTIONS: &str = "/sys/kernel/tracing/enabled_functions";
 
     type Check = fn(&Baseline) -> Result<(), String>;
 
@@ -114,7 +117,7 @@ mod guest {
     }
 
     pub fn run_checks() {
-        let checks: [(&str, Check); 11] = [
+        let checks: [(&str, Check); 12] = [
             ("kprobe_arg2_hist", kprobe_arg2_hist),
             ("fentry_args_size_hist", fentry_args_size_hist),
             ("fexit_retval_sum", fexit_retval_sum),
@@ -128,6 +131,10 @@ mod guest {
             ),
             ("kprobe_at_offset", kprobe_at_offset),
             ("bad_offset_is_refused", bad_offset_is_refused),
+            (
+                "wildcard_block_is_one_program",
+                wildcard_block_is_one_program,
+            ),
             ("nothing_stays_attached", nothing_stays_attached),
         ];
         assert_eq!(checks.map(|(name, _)| name), CHECKS);
@@ -224,7 +231,9 @@ mod guest {
     }
 
     /// `tcp_send*` is every kernel text symbol with that prefix; the two on the
-    /// send path count each send once, the others (ACKs, FIN …) vary.
+    /// send path count each send once, the others (ACKs, FIN …) vary. With
+    /// fprobe (kprobe_multi links) the functions are hooked through ftrace and
+    /// listed in `enabled_functions`, else each is a registered kprobe.
     fn wildcard_attaches_every_match(_: &Baseline) -> Result<(), String> {
         let matches = kernel_functions_with_prefix("tcp_send");
         if matches.len() < 2 {
@@ -232,18 +241,29 @@ mod guest {
                 "kallsyms has too few tcp_send* functions: {matches:?}"
             ));
         }
+        let multi = kallsyms_has("fprobe_handler");
         let out = trace_sends(
             "kprobe:tcp_send* /pid == $1/ { @[func] = count(); }",
             || {
-                let listed = read(KPROBES_LIST)?;
-                let missing: Vec<_> = matches
-                    .iter()
-                    .filter(|f| !listed.contains(&format!(" k  {f}+0x0 ")))
-                    .collect();
+                let (file, listed) = if multi {
+                    (ENABLED_FUNCTIONS, read(ENABLED_FUNCTIONS)?)
+                } else {
+                    (KPROBES_LIST, read(KPROBES_LIST)?)
+                };
+                let is_listed = |f: &String| {
+                    if multi {
+                        listed
+                            .lines()
+                            .any(|l| l.split_whitespace().next() == Some(f))
+                    } else {
+                        listed.contains(&format!(" k  {f}+0x0 "))
+                    }
+                };
+                let missing: Vec<_> = matches.iter().filter(|f| !is_listed(f)).collect();
                 if missing.is_empty() {
                     Ok(())
                 } else {
-                    Err(format!("not in {KPROBES_LIST}: {missing:?}\n{listed}"))
+                    Err(format!("not in {file}: {missing:?}\n{listed}"))
                 }
             },
         )?;
@@ -267,6 +287,85 @@ mod guest {
             }
         }
         Ok(())
+    }
+
+    /// A wildcard kprobe block and a wildcard kretprobe block are one program
+    /// each (`func` from `bpf_get_func_ip`, `probe` from the attach cookie), on
+    /// one `kprobe_multi` link each where the kernel has fprobe, else on one
+    /// perf kprobe per function with a cookie link. Each send passes through
+    /// `tcp_sendmsg` and `tcp_sendmsg_locked` once, and both return its size.
+    fn wildcard_block_is_one_program(_: &Baseline) -> Result<(), String> {
+        let matches = kernel_functions_with_prefix("tcp_sendmsg");
+        if matches.len() < 2 {
+            return Err(format!(
+                "kallsyms has too few tcp_sendmsg* functions: {matches:?}"
+            ));
+        }
+        let multi = kallsyms_has("fprobe_handler");
+        let script = "kprobe:tcp_sendmsg* /pid == $1/ { @k[func] = count(); }
+                      kretprobe:tcp_sendmsg* /pid == $1/ { @r[func] = count(); @b[probe] = sum(retval); }";
+        let out = trace_sends_with(script, |rtrace| {
+            let programs = fdinfo_lines(rtrace, "prog_type:")?.len();
+            if programs != 2 {
+                return Err(format!("rtrace holds {programs} BPF programs, expected 2"));
+            }
+            let links = fdinfo_lines(rtrace, "link_type:")?;
+            let expected = if multi {
+                vec!["kprobe_multi".to_string(); 2]
+            } else {
+                vec!["perf".to_string(); 2 * matches.len()]
+            };
+            if links != expected {
+                return Err(format!("links {links:?}, expected {expected:?}"));
+            }
+            println!("  (links: {} x {})", links.len(), links[0]);
+            Ok(())
+        })?;
+        let text = success_stdout(&out)?;
+        let header = format!("Attaching {} probes...\n\n\n", 2 * matches.len());
+        let Some(body) = text.strip_prefix(&header) else {
+            return Err(format!("expected it to start with {header:?}:\n{text}"));
+        };
+        let mut got: Vec<&str> = body.lines().filter(|l| !l.is_empty()).collect();
+        got.sort_unstable();
+        let mut want = vec![
+            format!("@b[kretprobe:tcp_sendmsg]: {TOTAL}"),
+            format!("@b[kretprobe:tcp_sendmsg_locked]: {TOTAL}"),
+            "@k[tcp_sendmsg]: 5".to_string(),
+            "@k[tcp_sendmsg_locked]: 5".to_string(),
+            "@r[tcp_sendmsg]: 5".to_string(),
+            "@r[tcp_sendmsg_locked]: 5".to_string(),
+        ];
+        want.sort_unstable();
+        if got != want {
+            return Err(format!("expected the lines {want:?}, got:\n{text}"));
+        }
+        Ok(())
+    }
+
+    fn kallsyms_has(symbol: &str) -> bool {
+        let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+        text.lines()
+            .any(|l| l.split_whitespace().nth(2) == Some(symbol))
+    }
+
+    /// The values of the fdinfo lines starting with `key` (`link_type:` of
+    /// every BPF link, `prog_type:` of every program) of process `pid`, in fd order.
+    fn fdinfo_lines(pid: u32, key: &str) -> Result<Vec<String>, String> {
+        let dir = format!("/proc/{pid}/fdinfo");
+        let mut fds: Vec<u32> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("{dir}: {e}"))?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        fds.sort_unstable();
+        let mut types = Vec::new();
+        for fd in fds {
+            let text = std::fs::read_to_string(format!("{dir}/{fd}")).unwrap_or_default();
+            if let Some(line) = text.lines().find(|l| l.starts_with(key)) {
+                types.push(line[key.len()..].trim().to_string());
+            }
+        }
+        Ok(types)
     }
 
     /// +5 skips the 5-byte `call __fentry__` every traced function starts with
@@ -421,6 +520,14 @@ mod guest {
         script: &str,
         while_attached: impl FnOnce() -> Result<(), String>,
     ) -> Result<Output, String> {
+        trace_sends_with(script, |_| while_attached())
+    }
+
+    /// [`trace_sends`], telling `while_attached` rtrace's pid.
+    fn trace_sends_with(
+        script: &str,
+        while_attached: impl FnOnce(u32) -> Result<(), String>,
+    ) -> Result<Output, String> {
         let mut child = Command::new(RTRACE)
             .args(["-e", script, &std::process::id().to_string()])
             .stdin(Stdio::null())
@@ -441,7 +548,7 @@ mod guest {
         });
         let attached = attached_rx.recv_timeout(Duration::from_secs(120)).is_ok();
         let during = if attached {
-            while_attached().and_then(|()| send_sizes(&SIZES))
+            while_attached(child.id()).and_then(|()| send_sizes(&SIZES))
         } else {
             Err("rtrace did not attach within 120 s".to_string())
         };

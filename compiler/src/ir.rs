@@ -254,6 +254,9 @@ pub enum Builtin {
     /// `bpf_get_attach_cookie(ctx)`: the cookie the attachment gave this site
     /// (multi-site uprobe links select the site's body with it; 0 in user space).
     AttachCookie,
+    /// `bpf_get_func_ip(ctx)`: the address of the probed kernel function
+    /// (kprobes and kretprobes, single or multi-link; 0 in user space).
+    FuncIp,
 }
 
 /// How `MapAgg` updates a value (layouts in `rtrace_stdlib::types`).

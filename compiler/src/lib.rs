@@ -17,6 +17,7 @@ pub mod check;
 pub mod diag;
 pub mod ir;
 pub mod jit;
+pub mod kprobe_multi;
 pub mod listing;
 pub mod lower;
 pub mod macros;

@@ -15,6 +15,10 @@ pub struct Options {
     /// Attach the sites of a block on one binary with one `uprobe_multi` link
     /// (the kernel must support it: 6.6 and later).
     pub uprobe_multi: bool,
+    /// Run the functions of a wildcard kprobe block in one program told apart
+    /// by attach cookies (Linux 5.15; one `kprobe_multi` link where the kernel
+    /// has it, else a perf kprobe with a cookie per function).
+    pub kprobe_multi: bool,
 }
 
 /// A probe that runs in the kernel: its target and its eBPF program.
@@ -31,6 +35,9 @@ pub struct KernelProbe {
     /// For a program standing for many uprobe/USDT sites: the sites of its
     /// `uprobe_multi` link ([`crate::uprobe_multi`]).
     pub multi: Option<crate::uprobe_multi::UprobeSites>,
+    /// For a program standing for the functions of a wildcard kprobe block:
+    /// the functions of its `kprobe_multi` link ([`crate::kprobe_multi`]).
+    pub kmulti: Option<crate::kprobe_multi::KprobeSites>,
 }
 
 /// Everything the runtime needs to run a script.
@@ -128,6 +135,11 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
         merged.extend(more);
         scratch_bytes = scratch_bytes.max(scratch);
     }
+    if opts.kprobe_multi {
+        let (more, scratch) = merge_kprobes(&program, &mut module, &opts.emit);
+        merged.extend(more);
+        scratch_bytes = scratch_bytes.max(scratch);
+    }
     let mut kernel = Vec::new();
     let mut user = Vec::new();
     for (index, probe) in program.probes.iter().enumerate() {
@@ -157,6 +169,7 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
             target: probe.target.clone(),
             program: prog,
             multi: None,
+            kmulti: None,
         });
     }
     if let Some(map) = bpf::scratch_map::scratch_map(&module) {
@@ -204,6 +217,7 @@ fn merge_syscalls(
             target: m.probe.target.clone(),
             program: prog,
             multi: None,
+            kmulti: None,
         };
         module.functions.push(func);
         out.push((m.members, Some(probe)));
@@ -233,6 +247,37 @@ fn merge_uprobes(
             target: m.probe.target.clone(),
             program: prog,
             multi: Some(m.sites),
+            kmulti: None,
+        };
+        module.functions.push(func);
+        out.push((m.members, Some(probe)));
+    }
+    (out, scratch_bytes)
+}
+
+/// Compile the multi-function kprobe programs ([`crate::kprobe_multi`]) like
+/// [`merge_syscalls`]. A program that cannot be emitted is dropped: its
+/// functions keep their own programs.
+fn merge_kprobes(
+    program: &TypedProgram,
+    module: &mut ir::Module,
+    emit: &EmitOptions,
+) -> (Vec<MergedProbes>, u32) {
+    let mut out = Vec::new();
+    let mut scratch_bytes = 0;
+    for m in crate::kprobe_multi::merge(program) {
+        let func = lower::lower_extra(&module.maps, module.functions.len(), &m.probe);
+        let Ok((prog, scratch)) = bpf::emit_function_sized(module, &func, emit) else {
+            continue;
+        };
+        scratch_bytes = scratch_bytes.max(scratch);
+        let probe = KernelProbe {
+            index: m.members[0],
+            section: section_name(&m.probe.target, &func.name),
+            target: m.probe.target.clone(),
+            program: prog,
+            multi: None,
+            kmulti: Some(m.sites),
         };
         module.functions.push(func);
         out.push((m.members, Some(probe)));

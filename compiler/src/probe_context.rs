@@ -165,6 +165,13 @@ pub fn register_builtin(target: &Target, name: &str, span: Span) -> Result<TExpr
             let len = bytes.len() as u32 + 1;
             Ok(texpr(TExprKind::Str(bytes), Type::Str { len }, span))
         }
+        // At a function's start the helper names the function even in a
+        // kretprobe (whose ip is the caller's) and on a multi-kprobe link, where
+        // one program serves many functions.
+        ("func", Target::Kprobe { offset: 0, .. }, _) => {
+            let ip = texpr(TExprKind::Builtin(Builtin::FuncIp), Type::U64, span);
+            Ok(texpr(TExprKind::Retype(Box::new(ip)), Type::Ksym, span))
+        }
         ("func", _, Some(_)) => {
             let ip = context_u64(PT_REGS_IP, span);
             Ok(texpr(TExprKind::Retype(Box::new(ip)), Type::Ksym, span))

@@ -159,13 +159,39 @@ fn merged_probe(
     key: GroupKey,
     members: &[(usize, u64, u64)],
 ) -> MultiProbe {
+    let indexes: Vec<usize> = members.iter().map(|m| m.0).collect();
+    let (probe, cookies) = merge_bodies(program, &indexes);
+    let sites = members
+        .iter()
+        .zip(cookies)
+        .map(|(&(_, offset, ref_ctr_offset), cookie)| UprobeSite {
+            offset,
+            ref_ctr_offset,
+            cookie,
+        })
+        .collect();
+    MultiProbe {
+        probe,
+        members: indexes,
+        sites: UprobeSites {
+            path: key.path,
+            ret: key.ret,
+            pid: key.pid,
+            sites,
+        },
+    }
+}
+
+/// One probe running the bodies of the probes `indexes` (on the first one's
+/// target), dispatching on the attach cookie, and each member's cookie.
+pub(crate) fn merge_bodies(program: &TypedProgram, indexes: &[usize]) -> (TypedProbe, Vec<u64>) {
     let mut vars = FIXED_VARS.to_vec();
     // Bodies rebased to a common base, to find equal ones.
     let mut shapes: Vec<(Body, Vec<Type>)> = Vec::new();
     let mut bodies: Vec<Body> = Vec::new();
-    let mut sites = Vec::with_capacity(members.len());
+    let mut cookies = Vec::with_capacity(indexes.len());
     let common_base = FIXED_VARS.len() as VarId;
-    for &(index, offset, ref_ctr_offset) in members {
+    for &index in indexes {
         let probe = &program.probes[index];
         let shape = (rebased(probe, common_base), probe.vars.clone());
         let class = match shapes.iter().position(|s| *s == shape) {
@@ -177,11 +203,7 @@ fn merged_probe(
                 shapes.len() - 1
             }
         };
-        sites.push(UprobeSite {
-            offset,
-            ref_ctr_offset,
-            cookie: (u64::from(probe.probe_id) << 32) | (class as u64 + 1),
-        });
+        cookies.push((u64::from(probe.probe_id) << 32) | (class as u64 + 1));
     }
     let mut body = dispatch_prologue();
     let classes = bodies.len() as u32;
@@ -190,26 +212,17 @@ fn merged_probe(
         classes + 1,
         &mut bodies.into_iter().map(Some).collect::<Vec<_>>(),
     ));
-    let first = &program.probes[members[0].0];
-    let indexes: Vec<usize> = members.iter().map(|m| m.0).collect();
-    MultiProbe {
-        probe: TypedProbe {
-            target: first.target.clone(),
-            probe_id: first.probe_id,
-            block: first.block,
-            wildcard: indexes.iter().all(|&i| program.probes[i].wildcard),
-            vars,
-            predicate: None,
-            body,
-        },
-        members: indexes,
-        sites: UprobeSites {
-            path: key.path,
-            ret: key.ret,
-            pid: key.pid,
-            sites,
-        },
-    }
+    let first = &program.probes[indexes[0]];
+    let probe = TypedProbe {
+        target: first.target.clone(),
+        probe_id: first.probe_id,
+        block: first.block,
+        wildcard: indexes.iter().all(|&i| program.probes[i].wildcard),
+        vars,
+        predicate: None,
+        body,
+    };
+    (probe, cookies)
 }
 
 fn int(v: i64) -> TExpr {

@@ -64,6 +64,14 @@ pub enum AttachTarget {
         retprobe: bool,
         pid: Option<i32>,
     },
+    /// The functions of a wildcard kprobe block on one `kprobe_multi` link
+    /// (per-function perf kprobes with cookies where the kernel refuses that);
+    /// see `kprobe_multi.rs`.
+    KprobeMulti {
+        /// (function, cookie) per function.
+        sites: Vec<(String, u64)>,
+        retprobe: bool,
+    },
 }
 
 impl fmt::Display for AttachTarget {
@@ -114,6 +122,10 @@ impl fmt::Display for AttachTarget {
             } => {
                 let probe = if *retprobe { "uretprobe" } else { "uprobe" };
                 write!(f, "{probe} {} ({} sites)", path.display(), sites.len())
+            }
+            AttachTarget::KprobeMulti { sites, retprobe } => {
+                let probe = if *retprobe { "kretprobe" } else { "kprobe" };
+                write!(f, "{probe} ({} functions)", sites.len())
             }
         }
     }
@@ -474,6 +486,9 @@ impl Loaded {
         check_program_type(program, prog.kind(), target)?;
         let fds = match target {
             AttachTarget::UprobeMulti { .. } => crate::multi_link::open_uprobe_multi(prog, target)?,
+            AttachTarget::KprobeMulti { .. } => {
+                crate::kprobe_multi::open_kprobe_multi(prog, target)?
+            }
             _ => open_target(prog.fd(), target)?,
         };
         Ok(self.links.insert(Attachment {
@@ -540,6 +555,7 @@ fn check_program_type(
                 AttachTarget::Kprobe { .. } | AttachTarget::Uprobe { .. }
             )
             | (ProgramKind::UProbe, AttachTarget::UprobeMulti { .. })
+            | (ProgramKind::KProbe, AttachTarget::KprobeMulti { .. })
     );
     if fits {
         Ok(())
@@ -608,10 +624,12 @@ fn open_target(prog: BorrowedFd<'_>, target: &AttachTarget) -> Result<Vec<OwnedF
                 other => other.map(|fd| vec![fd]),
             }
         }
-        AttachTarget::UprobeMulti { .. } => Err(AttachError::WrongProgramType {
-            program: "(unknown)".into(),
-            target: target.to_string(),
-        }),
+        AttachTarget::UprobeMulti { .. } | AttachTarget::KprobeMulti { .. } => {
+            Err(AttachError::WrongProgramType {
+                program: "(unknown)".into(),
+                target: target.to_string(),
+            })
+        }
     }
 }
 

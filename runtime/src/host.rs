@@ -235,7 +235,7 @@ impl Host for UserHost {
             Builtin::Rand => u64::from(self.next_rand()),
             Builtin::Cgroup => self.cgroup_id,
             Builtin::CurTask => 0,
-            Builtin::AttachCookie => 0,
+            Builtin::AttachCookie | Builtin::FuncIp => 0,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod func_info;
 pub mod funcs;
 pub mod host;
 pub mod iterate;
+pub mod kprobe_multi;
 pub mod loader;
 pub mod maps;
 pub mod multi_link;

@@ -155,19 +155,24 @@ fn probe_uprobe_multi() -> bool {
 
 /// `r0 = 0; exit` as a kprobe program expecting `BPF_TRACE_UPROBE_MULTI`.
 fn load_trivial_multi_program() -> io::Result<OwnedFd> {
-    let insns: Vec<u8> = [0x0000_0000_0000_00b7u64, 0x0000_0000_0000_0095]
-        .iter()
-        .flat_map(|w| w.to_le_bytes())
-        .collect();
-    let license = c"GPL";
+    load_kprobe_words(
+        &[0x0000_0000_0000_00b7, 0x0000_0000_0000_0095],
+        BPF_TRACE_UPROBE_MULTI,
+    )
+}
+
+/// Loads the instructions `words` as a kprobe-type program expecting
+/// `expected_attach_type`: the probe programs that ask the kernel what it supports.
+pub(crate) fn load_kprobe_words(words: &[u64], expected_attach_type: u32) -> io::Result<OwnedFd> {
+    let insns: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     let request = crate::sys::ProgLoad {
         prog_type: crate::sys::BPF_PROG_TYPE_KPROBE,
         insns: &insns,
-        license,
+        license: c"GPL",
         name: "rtrace_probe",
         kern_version: 0,
         flags: 0,
-        expected_attach_type: BPF_TRACE_UPROBE_MULTI,
+        expected_attach_type,
         func_info: None,
     };
     crate::sys::prog_load(&request, None)
@@ -254,6 +259,16 @@ pub fn expected_attach_types(compiled: &Compiled) -> HashMap<String, u32> {
         .iter()
         .filter(|k| k.multi.is_some() && uprobe_multi_supported())
         .map(|k| (k.program.name.clone(), BPF_TRACE_UPROBE_MULTI))
+        .chain(
+            compiled
+                .kernel
+                .iter()
+                .filter(|k| k.kmulti.is_some() && crate::kprobe_multi::kprobe_multi_supported())
+                .map(|k| {
+                    let multi = crate::kprobe_multi::BPF_TRACE_KPROBE_MULTI;
+                    (k.program.name.clone(), multi)
+                }),
+        )
         .collect()
 }
 

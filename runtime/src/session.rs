@@ -184,9 +184,10 @@ impl Session {
         let name = self.compiled.program.probe_names
             [self.compiled.program.probes[k.index].probe_id as usize]
             .clone();
-        let target = match &k.multi {
-            Some(sites) => crate::multi_link::attach_target(sites),
-            None => attach_target(&k.target),
+        let target = match (&k.multi, &k.kmulti) {
+            (Some(sites), _) => crate::multi_link::attach_target(sites),
+            (None, Some(sites)) => crate::kprobe_multi::attach_target(sites),
+            (None, None) => attach_target(&k.target),
         };
         let link = self
             .loaded

@@ -95,6 +95,7 @@ pub mod helper {
     pub const SEND_SIGNAL: i32 = 109;
     pub const GET_ATTACH_COOKIE: i32 = 174;
     pub const FOR_EACH_MAP_ELEM: i32 = 164;
+    pub const GET_FUNC_IP: i32 = 173;
 }
 
 /// The name of a helper we call, for the disassembler.
@@ -123,6 +124,7 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         SEND_SIGNAL => "bpf_send_signal",
         GET_ATTACH_COOKIE => "bpf_get_attach_cookie",
         FOR_EACH_MAP_ELEM => "bpf_for_each_map_elem",
+        GET_FUNC_IP => "bpf_get_func_ip",
         _ => return None,
     })
 }

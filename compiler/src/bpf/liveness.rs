@@ -62,7 +62,7 @@ pub fn inst_uses(inst: &Inst, ctx: VReg, out: &mut Vec<VReg>) {
             | Inst::CtxAddr { .. }
             | Inst::StackId { .. }
             | Inst::Builtin {
-                which: crate::ir::Builtin::AttachCookie,
+                which: crate::ir::Builtin::AttachCookie | crate::ir::Builtin::FuncIp,
                 ..
             }
     ) {

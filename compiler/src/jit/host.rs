@@ -222,7 +222,7 @@ impl HostFn {
     }
 }
 
-const BUILTINS: [Builtin; 11] = [
+const BUILTINS: [Builtin; 12] = [
     Builtin::Pid,
     Builtin::Tid,
     Builtin::Uid,
@@ -234,6 +234,7 @@ const BUILTINS: [Builtin; 11] = [
     Builtin::Cgroup,
     Builtin::CurTask,
     Builtin::AttachCookie,
+    Builtin::FuncIp,
 ];
 
 const AGG_OPS: [AggOp; 4] = [AggOp::Count, AggOp::Add, AggOp::Min, AggOp::Max];

@@ -195,7 +195,7 @@ fn ctx_stays_in_r1(func: &Function) -> bool {
                 | Inst::CtxAddr { .. }
                 | Inst::StackId { .. }
                 | Inst::Builtin {
-                    which: crate::ir::Builtin::AttachCookie,
+                    which: crate::ir::Builtin::AttachCookie | crate::ir::Builtin::FuncIp,
                     ..
                 }
         )

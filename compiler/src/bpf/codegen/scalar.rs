@@ -329,8 +329,9 @@ impl Codegen<'_> {
             Builtin::Cgroup => helper::GET_CURRENT_CGROUP_ID,
             Builtin::CurTask => helper::GET_CURRENT_TASK,
             Builtin::AttachCookie => helper::GET_ATTACH_COOKIE,
+            Builtin::FuncIp => helper::GET_FUNC_IP,
         };
-        if which == Builtin::AttachCookie {
+        if matches!(which, Builtin::AttachCookie | Builtin::FuncIp) {
             self.read_into(self.live.ctx_var, R1);
         }
         self.asm.emit(insn::call(id));
