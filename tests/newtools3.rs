@@ -1,0 +1,102 @@
+//! End-to-end: language forms of today's bpftrace tools, round 3 — `syscall_name(nr)`
+//! as a printed value and map key (syscount.bt), and the errors for its misuse.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+fn script_file(script: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rtrace-newtools3-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hash = script.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let path = dir.join(format!("s-{hash:x}.bt"));
+    std::fs::write(&path, script).unwrap();
+    path
+}
+
+/// Run `script` (its `$1` is the workload's pid) around a workload reading `sizes`.
+fn traced(script: &str, sizes: &[usize]) -> String {
+    let path = script_file(script);
+    let work = ReadWorkload::spawn(sizes);
+    let pid = work.pid.to_string();
+    let out = trace_while(
+        &[path.to_str().unwrap(), &pid],
+        move || work.release(),
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "rtrace failed: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// Run a script that ends by itself.
+fn run_script(script: &str) -> (bool, String, String) {
+    let path = script_file(script);
+    let out = run(&[path.to_str().unwrap()], None);
+    (out.status.success(), stdout(&out), stderr(&out))
+}
+
+/// The count printed for key `key` of a `@name[key]: N` map.
+fn map_count(out: &str, map: &str, key: &str) -> Option<u64> {
+    let prefix = format!("{map}[{key}]: ");
+    out.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|n| n.trim().parse().unwrap())
+}
+
+#[test]
+fn syscall_name_keys_a_map_by_the_names_of_the_traced_calls() {
+    let script = r#"
+tracepoint:raw_syscalls:sys_enter /pid == $1/ { @calls[syscall_name(args.id)] = count(); }
+tracepoint:syscalls:sys_enter_exit_group /pid == $1/ { exit(); }
+"#;
+    // Seven reads of fd 100 after the release (one more may be the blocked pipe read).
+    let out = traced(script, &[1, 2, 3, 4, 5, 6, 7]);
+    let reads = map_count(&out, "@calls", "read").unwrap_or_else(|| panic!("{out}"));
+    assert!((7..=8).contains(&reads), "{out}");
+    assert_eq!(map_count(&out, "@calls", "exit_group"), Some(1), "{out}");
+    // No key printed as a bare number: every call the workload makes has a name.
+    assert!(
+        !out.lines()
+            .any(|l| l.starts_with("@calls[") && l[7..].starts_with(|c: char| c.is_ascii_digit())),
+        "{out}"
+    );
+}
+
+#[test]
+fn syscall_name_prints_syscall_names_and_unknown_numbers_as_numbers() {
+    let (ok, out, err) = run_script(
+        r#"BEGIN {
+  printf("<%s> <%s> <%s> <%s>\n", syscall_name(0), syscall_name(4), syscall_name(166), syscall_name(100000));
+  $nr = 59;
+  @by[syscall_name($nr)] = count();
+  @by[syscall_name(1)] = count();
+  @by[syscall_name(1)] = count();
+  @last = syscall_name(257);
+  exit();
+}"#,
+    );
+    assert!(ok, "{err}");
+    // Syscall names, not tracepoint names (`newstat`, `umount`).
+    assert!(out.contains("<read> <stat> <umount2> <100000>\n"), "{out}");
+    assert_eq!(map_count(&out, "@by", "execve"), Some(1), "{out}");
+    assert_eq!(map_count(&out, "@by", "write"), Some(2), "{out}");
+    assert!(out.contains("@last: openat\n"), "{out}");
+}
+
+#[test]
+fn syscall_name_needs_one_integer_argument() {
+    let (ok, _, err) = run_script("BEGIN {\n  print(syscall_name(\"read\"));\n}");
+    assert!(!ok);
+    assert!(
+        err.contains("the argument of syscall_name() must be an integer"),
+        "{err}"
+    );
+    assert!(err.contains("2:22"), "span: {err}");
+    let (ok, _, err) = run_script("BEGIN { print(syscall_name()); }");
+    assert!(!ok);
+    assert!(err.contains("syscall_name() takes 1 argument"), "{err}");
+    assert!(err.contains("1:15"), "span: {err}");
+}
