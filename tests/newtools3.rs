@@ -100,3 +100,39 @@ fn syscall_name_needs_one_integer_argument() {
     assert!(err.contains("syscall_name() takes 1 argument"), "{err}");
     assert!(err.contains("1:15"), "span: {err}");
 }
+
+#[test]
+fn casts_to_bare_record_names_find_structs_unions_and_script_structs() {
+    let script = r#"
+struct pair { int a; int b; }
+tracepoint:syscalls:sys_enter_read /pid == $1 && args.fd == 100/ {
+  $t = (task_struct *)curtask;
+  $u = (bpf_attr *)0;
+  $p = (pair *)0;
+  printf("tgid %d pid %d\n", $t->tgid, pid);
+  printf("union %d %d\n", sizeof(*$u), sizeof(union bpf_attr));
+  printf("pair %d\n", sizeof(*$p));
+  exit();
+}
+"#;
+    let out = traced(script, &[1]);
+    let tgid = out
+        .lines()
+        .find(|l| l.starts_with("tgid "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let words: Vec<&str> = tgid.split(' ').collect();
+    assert_eq!(words[1], words[3], "{out}");
+    assert_ne!(words[1], "0", "{out}");
+    let union = out.lines().find(|l| l.starts_with("union ")).unwrap();
+    let sizes: Vec<u64> = union[6..].split(' ').map(|n| n.parse().unwrap()).collect();
+    assert!(sizes[0] > 0 && sizes[0] == sizes[1], "{out}");
+    assert!(out.contains("pair 8\n"), "{out}");
+}
+
+#[test]
+fn a_cast_to_an_unknown_bare_name_is_an_error_with_its_span() {
+    let (ok, _, err) = run_script("BEGIN {\n  $x = (no_such_record_t *)0;\n}");
+    assert!(!ok);
+    assert!(err.contains("unknown type `no_such_record_t`"), "{err}");
+    assert!(err.contains("2:9"), "span: {err}");
+}

@@ -30,6 +30,7 @@ mod getopt;
 mod kernel_access;
 mod kernel_macros;
 pub mod kernel_types;
+mod record_names;
 mod script_defines;
 pub mod settings;
 mod stacks;

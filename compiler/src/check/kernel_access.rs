@@ -717,7 +717,7 @@ impl Checker {
         if let Some(Type::Int { bits, signed }) = int_type_named(name) {
             return Some(self.kernel.int(bits / 8, signed));
         }
-        match self.kernel.lookup(name) {
+        match self.lookup_type_or_record(name) {
             Ok(h) => Some(h),
             Err(LookupError::NoBtf) => self.fail(
                 Diagnostic::error(
