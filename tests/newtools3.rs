@@ -136,3 +136,23 @@ fn a_cast_to_an_unknown_bare_name_is_an_error_with_its_span() {
     assert!(err.contains("unknown type `no_such_record_t`"), "{err}");
     assert!(err.contains("2:9"), "span: {err}");
 }
+
+#[test]
+fn integers_computed_from_kernel_pointers_stay_kernel_addresses_when_cast_back() {
+    // In a syscall tracepoint, pointers made from plain integers point to user
+    // memory; these integers come from a kernel pointer, so they must not.
+    let script = r#"
+tracepoint:syscalls:sys_enter_read /pid == $1 && args.fd == 100/ {
+  $vfsmnt = curtask.fs.pwd.mnt;
+  $mnt = (struct mount *)(((uint64)$vfsmnt) - offsetof(struct mount, mnt));
+  $addr = (uint64)$vfsmnt;
+  $back = $addr - offsetof(struct mount, mnt);
+  $via_var = (struct mount *)$back;
+  printf("root %d same %d %d\n", $vfsmnt.mnt_root != 0,
+         $mnt.mnt.mnt_root == $vfsmnt.mnt_root, $via_var.mnt.mnt_root == $vfsmnt.mnt_root);
+  exit();
+}
+"#;
+    let out = traced(script, &[1]);
+    assert!(out.contains("root 1 same 1 1\n"), "{out}");
+}

@@ -27,6 +27,7 @@ mod config_words;
 mod flow;
 mod funcs;
 mod getopt;
+mod int_addr_space;
 mod kernel_access;
 mod kernel_macros;
 pub mod kernel_types;
@@ -261,6 +262,9 @@ struct ProbeCx<'a> {
     depth: u32,
     /// Nesting depth of `for` loops over maps (kernel probes allow one).
     map_loops: u32,
+    /// Integer variables last assigned an address computed from a pointer,
+    /// with that pointer's address space (`true`: user).
+    int_addr_spaces: Vec<(VarId, bool)>,
 }
 
 impl ProbeCx<'_> {
@@ -314,6 +318,7 @@ impl Checker {
                     scoped: Vec::new(),
                     depth: 0,
                     map_loops: 0,
+                    int_addr_spaces: Vec::new(),
                 };
                 let predicate = probe.predicate.as_ref().map(|p| {
                     let e = self.expr(&mut cx, p);
@@ -527,6 +532,7 @@ impl Checker {
                 };
                 self.store_check(&value);
                 let id = self.define_var(cx, name, &value.ty, target.span);
+                cx.note_int_addr_space(id, &value);
                 Some(TStmt::Assign {
                     target: LValue::Var(id),
                     value,

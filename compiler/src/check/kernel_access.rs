@@ -775,7 +775,7 @@ impl Checker {
     fn value_cast(&mut self, v: TExpr, ty: &TypeName, span: Span) -> Option<TExpr> {
         let int_cast = |v: TExpr, bits: u8, signed: bool| {
             let kind = TExprKind::Cast {
-                expr: Box::new(int_view(v)),
+                expr: Box::new(super::int_addr_space::int_keeping_pointer(v)),
                 bits,
                 signed,
             };
@@ -826,7 +826,9 @@ impl Checker {
         }
         let user = match v.ty {
             Type::Ptr { user, .. } => user,
-            _ => default_user(cx.target),
+            _ => cx
+                .int_addr_space(&v)
+                .unwrap_or_else(|| default_user(cx.target)),
         };
         let stars = "*".repeat(ty.pointer_depth as usize);
         self.retype_as_pointer(v, pointee, user, &format!("{} {stars}", ty.base), span)
