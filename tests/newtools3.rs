@@ -156,3 +156,52 @@ tracepoint:syscalls:sys_enter_read /pid == $1 && args.fd == 100/ {
     let out = traced(script, &[1]);
     assert!(out.contains("root 1 same 1 1\n"), "{out}");
 }
+
+#[test]
+fn string_indexing_reads_bytes_of_kernel_read_strings_and_literals() {
+    let script = r#"
+tracepoint:syscalls:sys_enter_read /pid == $1 && args.fd == 100/ {
+  $c = comm;
+  $path = "/proc";
+  printf("first %d slash %d abs %d\n", $c[0], "/"[0], $path[0] == "/"[0]);
+  printf("same %d\n", $c[0] == (uint8)str(comm)[0]);
+  if ($path[1] != "/"[0]) { printf("second is %c\n", $path[1]); }
+  printf("end %d\n", $path[5]);
+  exit();
+}
+"#;
+    let out = traced(script, &[1]);
+    // The workload is a fork of this test thread: its comm's first byte.
+    let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+    let first = comm.as_bytes()[0];
+    assert!(
+        out.contains(&format!("first {first} slash 47 abs 1\n")),
+        "{out}"
+    );
+    assert!(out.contains("same 1\n"), "{out}");
+    assert!(out.contains("second is p\n"), "{out}");
+    assert!(out.contains("end 0\n"), "{out}");
+}
+
+#[test]
+fn string_index_errors_name_the_index() {
+    let (ok, _, err) = run_script("BEGIN {\n  $s = \"ab\"; $i = 1;\n  print($s[$i]);\n}");
+    assert!(!ok);
+    assert!(err.contains("a string index must be a constant"), "{err}");
+    assert!(err.contains("3:12"), "span: {err}");
+    let (ok, _, err) = run_script("BEGIN { $s = \"ab\"; print($s[3]); }");
+    assert!(!ok);
+    assert!(
+        err.contains("index 3 is out of bounds for a string of capacity 3"),
+        "{err}"
+    );
+    assert!(err.contains("1:29"), "span: {err}");
+}
+
+#[test]
+fn string_indexing_works_in_begin_blocks_too() {
+    let (ok, out, err) =
+        run_script("BEGIN { $s = \"/etc\"; printf(\"%d %d %c\\n\", $s[0] == \"/\"[0], $s[4], $s[1]); exit(); }");
+    assert!(ok, "{err}");
+    assert!(out.contains("1 0 e\n"), "{out}");
+}

@@ -36,6 +36,7 @@ mod script_defines;
 pub mod settings;
 mod stacks;
 mod storage;
+mod string_index;
 mod strings;
 pub mod symbols;
 

@@ -160,9 +160,14 @@ impl Checker {
     pub(super) fn kexpr(&mut self, cx: &mut ProbeCx, e: &Expr) -> Option<KExpr> {
         match &e.kind {
             ExprKind::Field { expr, field, .. } => self.field_access(cx, expr, field, e.span),
-            ExprKind::Index { expr, index } => {
-                self.index_place(cx, expr, index, e.span).map(KExpr::Place)
-            }
+            ExprKind::Index { expr, index } => match self.kexpr(cx, expr)? {
+                KExpr::Value(v) if v.ty.is_str() => {
+                    self.string_index(cx, v, index).map(KExpr::Value)
+                }
+                b => self
+                    .index_place(cx, b, expr, index, e.span)
+                    .map(KExpr::Place),
+            },
             ExprKind::Unary {
                 op: UnOp::Deref,
                 expr,
@@ -424,11 +429,11 @@ impl Checker {
     fn index_place(
         &mut self,
         cx: &mut ProbeCx,
+        b: KExpr,
         base: &Expr,
         index: &Expr,
         span: Span,
     ) -> Option<Place> {
-        let b = self.kexpr(cx, base)?;
         let (addr, elem, user, len) = match b {
             KExpr::Value(v) => match v.ty {
                 Type::Ptr { pointee, user } => (v, pointee, user, None),
