@@ -27,13 +27,16 @@ mod config_words;
 mod flow;
 mod funcs;
 mod getopt;
+mod int_addr_space;
 mod kernel_access;
 mod kernel_macros;
 pub mod kernel_types;
+mod record_names;
 mod script_defines;
 pub mod settings;
 mod stacks;
 mod storage;
+mod string_index;
 mod strings;
 pub mod symbols;
 
@@ -260,6 +263,9 @@ struct ProbeCx<'a> {
     depth: u32,
     /// Nesting depth of `for` loops over maps (kernel probes allow one).
     map_loops: u32,
+    /// Integer variables last assigned an address computed from a pointer,
+    /// with that pointer's address space (`true`: user).
+    int_addr_spaces: Vec<(VarId, bool)>,
 }
 
 impl ProbeCx<'_> {
@@ -313,6 +319,7 @@ impl Checker {
                     scoped: Vec::new(),
                     depth: 0,
                     map_loops: 0,
+                    int_addr_spaces: Vec::new(),
                 };
                 let predicate = probe.predicate.as_ref().map(|p| {
                     let e = self.expr(&mut cx, p);
@@ -526,6 +533,7 @@ impl Checker {
                 };
                 self.store_check(&value);
                 let id = self.define_var(cx, name, &value.ty, target.span);
+                cx.note_int_addr_space(id, &value);
                 Some(TStmt::Assign {
                     target: LValue::Var(id),
                     value,

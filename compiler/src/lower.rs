@@ -25,6 +25,7 @@ mod stacks;
 pub use stacks::USER_PIDS_MAP;
 pub mod internal_maps;
 pub mod strcontains;
+mod string_index;
 
 /// Maximum entries of a keyed map (bpftrace's `BPFTRACE_MAP_KEYS_MAX` default).
 pub const MAP_KEYS_MAX: u32 = 4096;
@@ -197,6 +198,7 @@ fn has_control_flow(e: &TExpr) -> bool {
         Bswap { expr, .. } => has_control_flow(expr),
         // Like a user stack, `usym` may announce a new process.
         Usym { addr, pid_event } => pid_event.is_some() || has_control_flow(addr),
+        StrByte { expr, .. } => has_control_flow(expr),
         Build(parts) => parts.iter().any(|p| match &p.src {
             PartSrc::Int { value, .. } => has_control_flow(value),
             PartSrc::Mem { addr, .. } => has_control_flow(addr),
@@ -931,6 +933,7 @@ impl<'a> FnLower<'a> {
                 pid_event,
             } => self.stack(*user, *limit, *pid_event),
             Usym { addr, pid_event } => self.usym(addr, *pid_event),
+            StrByte { expr, index } => scalar(self.str_byte(expr, *index)),
         }
     }
 

@@ -183,6 +183,11 @@ pub enum TExprKind {
         addr: Box<TExpr>,
         pid_event: Option<EventId>,
     },
+    /// `$s[index]`: byte `index` (a checked constant) of a string value.
+    StrByte {
+        expr: Box<TExpr>,
+        index: u32,
+    },
 }
 
 /// One piece of a [`TExprKind::Build`] value, written at byte `at`.

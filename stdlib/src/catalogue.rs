@@ -180,6 +180,12 @@ pub const ENTRIES: &[Entry] = &[
         1,
         "kernel symbol+offset/size [module] of an address",
     ),
+    func(
+        "syscall_name",
+        1,
+        1,
+        "x86-64 syscall name of a syscall number",
+    ),
 ];
 
 /// Look an entry up by name (`arg0`..`arg9` are variables handled by the checker).

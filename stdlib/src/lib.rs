@@ -11,6 +11,7 @@ pub mod printf;
 pub mod stacks;
 pub mod strings;
 pub mod symbols;
+pub mod syscall_names;
 pub mod time;
 pub mod types;
 pub mod value;

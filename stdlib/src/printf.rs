@@ -122,6 +122,7 @@ impl Conversion {
                             | Type::Timestamp(_)
                             | Type::Bytes { .. }
                             | Type::Stack(_)
+                            | Type::SyscallName
                     )
             }
             ConvKind::Buffer => matches!(ty, Type::Buf { .. }),

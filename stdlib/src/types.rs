@@ -88,6 +88,9 @@ pub enum Type {
     /// `ksymoff(addr)`: a kernel address printed as
     /// `symbol+0xoff/0xsize [module]` (an rtrace extension), stored like a u64.
     KsymOff,
+    /// `syscall_name(nr)`: an x86-64 syscall number, stored like a u64 and
+    /// printed as the syscall's name (the number when it has none).
+    SyscallName,
 }
 
 /// A kernel enum type, with what printing needs.
@@ -220,6 +223,7 @@ impl Type {
             Type::Stack(st) => st.size(),
             Type::Buf { cap } => BUF_DATA + cap,
             Type::KsymOff => 8,
+            Type::SyscallName => 8,
             // The address, then the pid whose address space it belongs to.
             Type::Usym => 16,
         }
@@ -281,6 +285,7 @@ impl fmt::Display for Type {
             Type::Stack(st) => write!(f, "{st}"),
             Type::Buf { cap } => write!(f, "buffer[{cap}]"),
             Type::KsymOff => write!(f, "ksymoff"),
+            Type::SyscallName => write!(f, "syscall_name"),
         }
     }
 }

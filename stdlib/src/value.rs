@@ -152,6 +152,9 @@ fn decode_with(ty: &Type, bytes: &[u8], mode: IntMode) -> Value {
         Type::Stack(st) => Value::Stack(StackValue::decode(*st, bytes)),
         Type::Buf { cap } => Value::Str(crate::buf::format_buf(bytes, *cap)),
         Type::KsymOff => Value::KsymOff(read_u64(bytes, 0)),
+        Type::SyscallName => Value::Str(crate::syscall_names::format_syscall_name(read_u64(
+            bytes, 0,
+        ))),
     }
 }
 

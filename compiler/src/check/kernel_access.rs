@@ -160,9 +160,14 @@ impl Checker {
     pub(super) fn kexpr(&mut self, cx: &mut ProbeCx, e: &Expr) -> Option<KExpr> {
         match &e.kind {
             ExprKind::Field { expr, field, .. } => self.field_access(cx, expr, field, e.span),
-            ExprKind::Index { expr, index } => {
-                self.index_place(cx, expr, index, e.span).map(KExpr::Place)
-            }
+            ExprKind::Index { expr, index } => match self.kexpr(cx, expr)? {
+                KExpr::Value(v) if v.ty.is_str() => {
+                    self.string_index(cx, v, index).map(KExpr::Value)
+                }
+                b => self
+                    .index_place(cx, b, expr, index, e.span)
+                    .map(KExpr::Place),
+            },
             ExprKind::Unary {
                 op: UnOp::Deref,
                 expr,
@@ -424,11 +429,11 @@ impl Checker {
     fn index_place(
         &mut self,
         cx: &mut ProbeCx,
+        b: KExpr,
         base: &Expr,
         index: &Expr,
         span: Span,
     ) -> Option<Place> {
-        let b = self.kexpr(cx, base)?;
         let (addr, elem, user, len) = match b {
             KExpr::Value(v) => match v.ty {
                 Type::Ptr { pointee, user } => (v, pointee, user, None),
@@ -717,7 +722,7 @@ impl Checker {
         if let Some(Type::Int { bits, signed }) = int_type_named(name) {
             return Some(self.kernel.int(bits / 8, signed));
         }
-        match self.kernel.lookup(name) {
+        match self.lookup_type_or_record(name) {
             Ok(h) => Some(h),
             Err(LookupError::NoBtf) => self.fail(
                 Diagnostic::error(
@@ -775,7 +780,7 @@ impl Checker {
     fn value_cast(&mut self, v: TExpr, ty: &TypeName, span: Span) -> Option<TExpr> {
         let int_cast = |v: TExpr, bits: u8, signed: bool| {
             let kind = TExprKind::Cast {
-                expr: Box::new(int_view(v)),
+                expr: Box::new(super::int_addr_space::int_keeping_pointer(v)),
                 bits,
                 signed,
             };
@@ -826,7 +831,9 @@ impl Checker {
         }
         let user = match v.ty {
             Type::Ptr { user, .. } => user,
-            _ => default_user(cx.target),
+            _ => cx
+                .int_addr_space(&v)
+                .unwrap_or_else(|| default_user(cx.target)),
         };
         let stars = "*".repeat(ty.pointer_depth as usize);
         self.retype_as_pointer(v, pointee, user, &format!("{} {stars}", ty.base), span)

@@ -51,7 +51,10 @@ impl Checker {
         args: &[Expr],
         span: Span,
     ) -> Option<TExpr> {
-        if !matches!(name, "kaddr" | "uaddr" | "usym" | "reg" | "ksymoff") {
+        if !matches!(
+            name,
+            "kaddr" | "uaddr" | "usym" | "reg" | "ksymoff" | "syscall_name"
+        ) {
             return None;
         }
         if args.len() != 1 {
@@ -72,6 +75,11 @@ impl Checker {
                 let v = self.expr(cx, arg);
                 self.want_int(&v, "the argument of ksymoff()");
                 texpr(TExprKind::Retype(Box::new(v)), Type::KsymOff, span)
+            }
+            "syscall_name" => {
+                let v = self.expr(cx, arg);
+                self.want_int(&v, "the argument of syscall_name()");
+                texpr(TExprKind::Retype(Box::new(v)), Type::SyscallName, span)
             }
             _ => {
                 let Some(text) = self.string_literal(arg) else {
