@@ -410,6 +410,17 @@ pub fn syscall_name(nr: u64) -> Option<&'static str> {
         .map(|(_, name)| name)
 }
 
+/// The x86-64 number of the system call `name` (a syscall name, not a
+/// tracepoint name: `stat`, not `newstat`).
+pub fn syscall_number(name: &str) -> Option<u32> {
+    FROM_LIBC
+        .iter()
+        .map(|(n, sys)| (*n, sys.trim_start_matches("SYS_")))
+        .chain(NEWER.iter().copied())
+        .find(|(_, sys)| *sys == name)
+        .map(|(n, _)| n)
+}
+
 /// `syscall_name(nr)` as printed: the name, or the number when it has none.
 pub fn format_syscall_name(nr: u64) -> String {
     syscall_name(nr).map_or_else(|| nr.to_string(), str::to_string)
@@ -426,6 +437,15 @@ mod tests {
         assert_eq!(syscall_name(166), Some("umount2"));
         assert_eq!(syscall_name(59), Some("execve"));
         assert_eq!(syscall_name(451), Some("cachestat"));
+    }
+
+    #[test]
+    fn numbers_by_name() {
+        assert_eq!(syscall_number("read"), Some(0));
+        assert_eq!(syscall_number("umount2"), Some(166));
+        assert_eq!(syscall_number("mseal"), Some(462));
+        assert_eq!(syscall_number("cachestat"), Some(451));
+        assert_eq!(syscall_number("newstat"), None);
     }
 
     #[test]
