@@ -15,17 +15,6 @@ const STOP_RETURN: i64 = 3;
 
 impl FnLower<'_> {
     pub(super) fn for_map_kernel(&mut self, var: VarId, map: ir::MapId, body: &[TStmt]) {
-        let spec = &self.maps[map as usize];
-        let (key_size, value_size, value_type, kind) = (
-            spec.key_size,
-            spec.value_size,
-            spec.value_type.clone(),
-            spec.kind,
-        );
-        let Type::Tuple(fields) = self.var_types[var as usize].clone() else {
-            unreachable!("the checker types a map loop variable as (key, value)")
-        };
-        let (offs, _) = tuple_layout(&fields);
         let stop = self.temp(8);
         self.emit(Inst::Store {
             mem: stop,
@@ -54,35 +43,7 @@ impl FnLower<'_> {
         outer.push((stop.slot, stop_inner));
         let stop_inner = Mem::at(stop_inner, 0);
 
-        // The entry slot (key, then value) is read first, so no other slot
-        // shares its bytes while the prologue fills it.
-        let entry = self.temp(round8(key_size) + round8(value_size));
-        let var_mem = self.vars[var as usize];
-        self.emit(Inst::Copy {
-            dst: var_mem.offset(offs[0]),
-            src: entry,
-            len: round8(fields[0].size()).min(key_size),
-        });
-        let value = entry.offset(round8(key_size));
-        let value_at = var_mem.offset(offs[1]);
-        match &fields[1] {
-            Type::Str { .. } | Type::Tuple(_) => {
-                let len = round8(fields[1].size()).min(value_size);
-                self.emit(Inst::Copy {
-                    dst: value_at,
-                    src: value,
-                    len,
-                });
-            }
-            _ if matches!(kind, MapKind::PerCpuHash | MapKind::PerCpuArray) => {
-                let v = self.per_cpu_value_at(map, Some(entry));
-                self.store64(value_at, v);
-            }
-            _ => {
-                let v = self.aggregate_scalar(value, &value_type);
-                self.store64(value_at, v);
-            }
-        }
+        let entry = self.entry_into_loop_variable(var, map);
 
         let (end, brk) = (self.f.new_block(), self.f.new_block());
         self.loops.push((end, brk));
@@ -113,6 +74,58 @@ impl FnLower<'_> {
             stop: Some(stop_inner),
             count: None,
         });
+        self.end_probe_if_body_returned(stop);
+    }
+
+    /// In the callback: the entry (key, then value) the helper passes, copied
+    /// into the loop variable `(key, value)` — per-CPU values summed over CPUs,
+    /// aggregations read as numbers. Returns the entry slot.
+    fn entry_into_loop_variable(&mut self, var: VarId, map: ir::MapId) -> Mem {
+        let spec = &self.maps[map as usize];
+        let (key_size, value_size, value_type, kind) = (
+            spec.key_size,
+            spec.value_size,
+            spec.value_type.clone(),
+            spec.kind,
+        );
+        let Type::Tuple(fields) = self.var_types[var as usize].clone() else {
+            unreachable!("the checker types a map loop variable as (key, value)")
+        };
+        let (offs, _) = tuple_layout(&fields);
+        // The entry slot is read first, so no other slot shares its bytes while
+        // the prologue fills it.
+        let entry = self.temp(round8(key_size) + round8(value_size));
+        let var_mem = self.vars[var as usize];
+        self.emit(Inst::Copy {
+            dst: var_mem.offset(offs[0]),
+            src: entry,
+            len: round8(fields[0].size()).min(key_size),
+        });
+        let value = entry.offset(round8(key_size));
+        let value_at = var_mem.offset(offs[1]);
+        match &fields[1] {
+            Type::Str { .. } | Type::Tuple(_) => {
+                let len = round8(fields[1].size()).min(value_size);
+                self.emit(Inst::Copy {
+                    dst: value_at,
+                    src: value,
+                    len,
+                });
+            }
+            _ if matches!(kind, MapKind::PerCpuHash | MapKind::PerCpuArray) => {
+                let v = self.per_cpu_value_at(map, Some(entry));
+                self.store64(value_at, v);
+            }
+            _ => {
+                let v = self.aggregate_scalar(value, &value_type);
+                self.store64(value_at, v);
+            }
+        }
+        entry
+    }
+
+    /// Back in the probe after the helper: a `return` in the body ends the probe.
+    fn end_probe_if_body_returned(&mut self, stop: Mem) {
         let flag = self.load64(stop);
         let returned = self.cmp(Cond::Eq, flag, Operand::Imm(STOP_RETURN));
         let (exit, after) = (self.f.new_block(), self.f.new_block());
