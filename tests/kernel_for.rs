@@ -12,7 +12,10 @@ use std::time::Duration;
 fn traced(script: &str) -> String {
     let dir = std::env::temp_dir().join(format!("rtrace-kfor-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("kfor-{}.rt", script.len()));
+    // One file per call: tests run in parallel threads of this process.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let path = dir.join(format!("kfor-{n}.rt"));
     std::fs::write(&path, script).unwrap();
     let work = ReadWorkload::spawn(&[1, 2, 3]);
     let pid = work.pid.to_string();
