@@ -136,15 +136,15 @@ fn no_site_of_a_multi_link_fires_while_end_runs() {
     // A copy of the program (another inode), so the other tests' probes on the
     // original never see its calls.
     let original = build("uprobe_target", &[]);
-    let bin = original.with_file_name("uprobe_target_busy_copy");
+    let bin = original.with_file_name(format!("uprobe_target_busy_{}", std::process::id()));
     std::fs::copy(&original, &bin).unwrap();
     let bin = bin.display().to_string();
-    let mut target = std::process::Command::new(&bin)
-        .arg("1000000000")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut target = common::spawn_fresh_copy(
+        std::process::Command::new(&bin)
+            .arg("1000000000")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null()),
+    );
     let script = format!(
         "uprobe:{bin}:rt_* {{ @c = count(); }}
          END {{ printf(\"end %d\\n\", @c); }}"
@@ -155,6 +155,7 @@ fn no_site_of_a_multi_link_fires_while_end_runs() {
     let out = tracer.stop();
     let _ = target.kill();
     let _ = target.wait();
+    let _ = std::fs::remove_file(&bin);
     assert!(out.status.success(), "{out:?}");
     let at_end = out
         .stdout

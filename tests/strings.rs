@@ -149,9 +149,10 @@ fn join_prints_execve_arguments_on_one_line() {
          }}"
     );
     let exec = || {
-        Command::new(&prog)
-            .args(["alpha", "beta gamma", "delta"])
-            .status()
+        let mut copy = Command::new(&prog);
+        copy.args(["alpha", "beta gamma", "delta"]);
+        spawn_fresh_copy(&mut copy)
+            .wait()
             .expect("run the copy of true");
     };
     let out = trace_while(&["-e", &script], exec, LIMIT);
@@ -181,7 +182,9 @@ fn a_data_loc_field_prints_the_exec_file_name() {
     let out = trace_while(
         &["-e", &script],
         || {
-            Command::new(&prog).status().expect("run the copy of true");
+            spawn_fresh_copy(&mut Command::new(&prog))
+                .wait()
+                .expect("run the copy of true");
         },
         LIMIT,
     );

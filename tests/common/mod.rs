@@ -216,3 +216,18 @@ pub fn bpftrace() -> Option<&'static str> {
         .filter(|o| o.status.success())
         .map(|_| "bpftrace")
 }
+
+/// Starts `cmd`, retrying while exec fails with ETXTBSY: a program the test just
+/// copied stays "busy" while another test thread's fork still holds the
+/// descriptor the copy was written through (until that child execs).
+pub fn spawn_fresh_copy(cmd: &mut Command) -> Child {
+    for _ in 0..100 {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            other => return other.unwrap_or_else(|e| panic!("start {cmd:?}: {e}")),
+        }
+    }
+    panic!("{cmd:?} stayed busy for two seconds");
+}
