@@ -31,6 +31,7 @@ mod int_addr_space;
 mod kernel_access;
 mod kernel_macros;
 pub mod kernel_types;
+mod record_copy;
 mod record_names;
 mod script_defines;
 pub mod settings;
@@ -513,6 +514,7 @@ impl Checker {
                     }
                 };
                 self.store_check(&value);
+                self.record_copy_stays_local(&value, "stored in a map");
                 self.set_map_value(map, value.ty.clone(), value.span);
                 Some(TStmt::Assign {
                     target: LValue::Map {

@@ -24,6 +24,7 @@ mod funcs;
 mod stacks;
 pub use stacks::USER_PIDS_MAP;
 pub mod internal_maps;
+mod record_copy;
 pub mod strcontains;
 mod string_index;
 
@@ -199,6 +200,7 @@ fn has_control_flow(e: &TExpr) -> bool {
         // Like a user stack, `usym` may announce a new process.
         Usym { addr, pid_event } => pid_event.is_some() || has_control_flow(addr),
         StrByte { expr, .. } => has_control_flow(expr),
+        RecordPart { expr, .. } => has_control_flow(expr),
         Build(parts) => parts.iter().any(|p| match &p.src {
             PartSrc::Int { value, .. } => has_control_flow(value),
             PartSrc::Mem { addr, .. } => has_control_flow(addr),
@@ -934,6 +936,7 @@ impl<'a> FnLower<'a> {
             } => self.stack(*user, *limit, *pid_event),
             Usym { addr, pid_event } => self.usym(addr, *pid_event),
             StrByte { expr, index } => scalar(self.str_byte(expr, *index)),
+            RecordPart { expr, offset } => self.record_part(expr, *offset, &e.ty),
         }
     }
 

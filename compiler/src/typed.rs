@@ -188,6 +188,12 @@ pub enum TExprKind {
         expr: Box<TExpr>,
         index: u32,
     },
+    /// The member at byte `offset` of a struct copy (`expr` is a
+    /// `Type::Record` value in memory); `ty` is the member's type.
+    RecordPart {
+        expr: Box<TExpr>,
+        offset: u32,
+    },
 }
 
 /// One piece of a [`TExprKind::Build`] value, written at byte `at`.

@@ -563,7 +563,7 @@ fn other_kernel_type_errors() {
     let cases = [
         (
             "kprobe:f { @ = *curtask; }",
-            "error: a `struct task_struct` cannot be used as a value",
+            "error: `struct task_struct` is too large to copy",
         ),
         (
             "kprobe:f { @ = *(void *)arg0; }",

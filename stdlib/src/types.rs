@@ -91,6 +91,13 @@ pub enum Type {
     /// `syscall_name(nr)`: an x86-64 syscall number, stored like a u64 and
     /// printed as the syscall's name (the number when it has none).
     SyscallName,
+    /// A copy of a kernel struct or union (`$d = $dentry->d_name`): `size` bytes
+    /// laid out as in the kernel. `id` is the compiler's handle for the record type,
+    /// as in [`Type::Ptr`]. Its fields can be read; it is not printed.
+    Record {
+        id: u32,
+        size: u32,
+    },
 }
 
 /// A kernel enum type, with what printing needs.
@@ -180,6 +187,7 @@ impl Type {
                 | Type::Stack(crate::stacks::StackType { user: true, .. })
                 | Type::Buf { .. }
                 | Type::Usym
+                | Type::Record { .. }
         )
     }
 
@@ -226,6 +234,7 @@ impl Type {
             Type::SyscallName => 8,
             // The address, then the pid whose address space it belongs to.
             Type::Usym => 16,
+            Type::Record { size, .. } => *size,
         }
     }
 }
@@ -286,6 +295,7 @@ impl fmt::Display for Type {
             Type::Buf { cap } => write!(f, "buffer[{cap}]"),
             Type::KsymOff => write!(f, "ksymoff"),
             Type::SyscallName => write!(f, "syscall_name"),
+            Type::Record { size, .. } => write!(f, "struct[{size}]"),
         }
     }
 }

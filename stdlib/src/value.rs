@@ -155,6 +155,8 @@ fn decode_with(ty: &Type, bytes: &[u8], mode: IntMode) -> Value {
         Type::SyscallName => Value::Str(crate::syscall_names::format_syscall_name(read_u64(
             bytes, 0,
         ))),
+        // The checker refuses to print struct copies; show raw bytes if one slips through.
+        Type::Record { size, .. } => Value::Str(funcs::format_bytes(field(bytes, 0, *size))),
     }
 }
 

@@ -251,6 +251,7 @@ impl Checker {
         }
         let v = self.expr(cx, first);
         self.store_check(&v);
+        self.record_copy_stays_local(&v, "printed");
         Some(TStmt::Emit {
             event: self.event(EventSpec::PrintValue { ty: v.ty.clone() }),
             args: vec![v],

@@ -221,14 +221,7 @@ impl Checker {
                         .with_label("index it, as in x[0]"),
                 )
             }
-            KType::Record { .. } => {
-                let name = self.kernel.name(p.ty);
-                self.fail(
-                    Diagnostic::error(span, format!("a `{name}` cannot be used as a value"))
-                        .with_label("read one of its fields")
-                        .with_note("fields are read with `.` or `->`, as in task->pid"),
-                )
-            }
+            KType::Record { .. } => self.copy_record(p, span),
             _ => {
                 let name = self.kernel.name(p.ty);
                 self.fail(
@@ -324,7 +317,19 @@ impl Checker {
             return self.args_field(cx, base, field, span);
         }
         let b = self.kexpr(cx, base)?;
+        if let KExpr::Value(v) = b {
+            if matches!(v.ty, Type::Record { .. }) {
+                return self.copy_field(v, field, span);
+            }
+            let record = self.record_place(KExpr::Value(v), field, base.span)?;
+            return self.member_place(record, field, span);
+        }
         let record = self.record_place(b, field, base.span)?;
+        self.member_place(record, field, span)
+    }
+
+    /// Member `field` of the struct or union at `record`.
+    fn member_place(&mut self, record: Place, field: &str, span: Span) -> Option<KExpr> {
         let KType::Record { id, .. } = self.kernel.view(record.ty) else {
             return None;
         };
@@ -346,7 +351,12 @@ impl Checker {
     }
 
     /// One member of record `id`, or an error with a suggestion.
-    fn member_step(&mut self, id: u32, field: &str, span: Span) -> Option<crate::btf::MemberInfo> {
+    pub(super) fn member_step(
+        &mut self,
+        id: u32,
+        field: &str,
+        span: Span,
+    ) -> Option<crate::btf::MemberInfo> {
         match self.kernel.member(id, field) {
             Ok(info) => Some(info),
             Err(_) => {

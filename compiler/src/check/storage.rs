@@ -117,6 +117,7 @@ impl Checker {
         let key_ty = key.as_ref().map(|k| k.ty.clone()).unwrap_or(Type::None);
         if let Some(k) = &key {
             self.store_check(k);
+            self.record_copy_stays_local(k, "a map key");
         }
         let decl = &self.maps[map as usize];
         let current = decl.key.clone();

@@ -154,6 +154,7 @@ impl Rewrite {
             }
             Usym { addr, .. } => self.expr(addr),
             StrByte { expr, .. } => self.expr(expr),
+            RecordPart { expr, .. } => self.expr(expr),
             Build(parts) => parts.iter_mut().try_for_each(|p| match &mut p.src {
                 PartSrc::Int { value, .. } | PartSrc::Copy { value, .. } => self.expr(value),
                 PartSrc::Mem { addr, .. } => self.expr(addr),

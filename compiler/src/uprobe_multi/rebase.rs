@@ -102,6 +102,7 @@ impl Rebase {
             Tuple(xs) => xs.iter_mut().for_each(|x| self.expr(x)),
             Deref { addr, .. } | ReadStr { addr, .. } | Usym { addr, .. } => self.expr(addr),
             StrByte { expr, .. } => self.expr(expr),
+            RecordPart { expr, .. } => self.expr(expr),
             IncDec { target, .. } => self.lvalue(target),
             StrContains { hay, needle } => {
                 self.expr(hay);
