@@ -15,3 +15,4 @@ pub mod session;
 pub mod signals;
 pub mod sys;
 pub mod usyms;
+pub mod buildid;

@@ -116,7 +116,7 @@ fn map_def(spec: &MapSpec) -> [u32; 5] {
         MapKind::PerCpuArray => BPF_MAP_TYPE_PERCPU_ARRAY,
         MapKind::Array => BPF_MAP_TYPE_ARRAY,
         MapKind::RingBuf => BPF_MAP_TYPE_RINGBUF,
-        MapKind::StackTrace => BPF_MAP_TYPE_STACK_TRACE,
+        MapKind::StackTrace | MapKind::StackTraceBuildId => BPF_MAP_TYPE_STACK_TRACE,
     };
     if spec.kind == MapKind::RingBuf {
         return [kind, 0, 0, ring_buffer_bytes(spec.max_entries), 0];
@@ -126,8 +126,18 @@ fn map_def(spec: &MapSpec) -> [u32; 5] {
         spec.key_size,
         spec.value_size,
         spec.max_entries.max(1),
-        0,
+        map_flags(spec.kind),
     ]
+}
+
+/// `BPF_F_STACK_BUILD_ID`: stack frames as (build id, file offset).
+const BPF_F_STACK_BUILD_ID: u32 = 1 << 5;
+
+fn map_flags(kind: MapKind) -> u32 {
+    match kind {
+        MapKind::StackTraceBuildId => BPF_F_STACK_BUILD_ID,
+        _ => 0,
+    }
 }
 
 /// The kernel wants a power-of-two multiple of the page size.
