@@ -318,6 +318,40 @@ mod tests {
     }
 
     #[test]
+    fn build_id_frame_resolves_without_its_process() {
+        // A frame of our own text as the kernel records it, attributed to a
+        // pid that does not exist: only the build-id index can name it.
+        let exe = std::env::current_exe().unwrap();
+        let exe = exe.to_str().unwrap().to_string();
+        let id = read_build_id(Path::new(&exe)).expect("rustc links a build id");
+        let addr = maps_lines_keep_file_ranges_only as *const () as u64 + 2;
+        let maps = parse_maps(&std::fs::read_to_string("/proc/self/maps").unwrap());
+        let m = maps
+            .iter()
+            .find(|m| addr >= m.start && addr < m.end)
+            .expect("own text is mapped");
+        let offset = addr - m.start + m.offset;
+        let gone = 0x3fff_fff0; // above any pid_max
+        let syms = UserSymbols::new();
+        syms.index_build_ids(std::slice::from_ref(&exe));
+        let (printed, symbol) = syms.recorded_frame(&BuildIdFrame::File { id, offset }, gone);
+        let symbol = symbol.expect("resolved by build id");
+        assert!(
+            symbol.name.contains("maps_lines_keep_file_ranges_only"),
+            "{symbol:?}"
+        );
+        assert_eq!((printed, symbol.offset), (offset, 2));
+        assert_eq!(symbol.module.as_deref(), Some(exe.as_str()));
+        // Our own pid is known: the same frame prints as our own address.
+        let (printed, symbol) = syms.recorded_frame(
+            &BuildIdFrame::File { id, offset },
+            std::process::id(),
+        );
+        assert_eq!(printed, addr);
+        assert_eq!(symbol.unwrap().offset, 2);
+    }
+
+    #[test]
     fn own_function_resolves_through_our_own_map() {
         // This test binary is a PIE: its code is mapped far from its link addresses.
         let syms = UserSymbols::new();
