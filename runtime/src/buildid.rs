@@ -149,7 +149,10 @@ impl BuildIdIndex {
         };
         for entry in dir.flatten() {
             let name = entry.file_name();
-            let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
                 continue;
             };
             let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {

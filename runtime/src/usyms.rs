@@ -343,10 +343,8 @@ mod tests {
         assert_eq!((printed, symbol.offset), (offset, 2));
         assert_eq!(symbol.module.as_deref(), Some(exe.as_str()));
         // Our own pid is known: the same frame prints as our own address.
-        let (printed, symbol) = syms.recorded_frame(
-            &BuildIdFrame::File { id, offset },
-            std::process::id(),
-        );
+        let (printed, symbol) =
+            syms.recorded_frame(&BuildIdFrame::File { id, offset }, std::process::id());
         assert_eq!(printed, addr);
         assert_eq!(symbol.unwrap().offset, 2);
     }
