@@ -164,6 +164,24 @@ mod tests {
     }
 
     #[test]
+    fn user_stack_maps_ask_for_build_ids() {
+        let spec = |kind| MapSpec {
+            name: ".ustack4".into(),
+            kind,
+            key_size: 4,
+            value_size: 128,
+            max_entries: 10,
+            key_type: rtrace_stdlib::types::Type::U32,
+            value_type: rtrace_stdlib::types::Type::None,
+        };
+        assert_eq!(
+            map_def(&spec(MapKind::StackTraceBuildId)),
+            [BPF_MAP_TYPE_STACK_TRACE, 4, 128, 10, 0x20]
+        );
+        assert_eq!(map_def(&spec(MapKind::StackTrace))[4], 0);
+    }
+
+    #[test]
     fn sections_symbols_and_relocations() {
         let module = Module {
             maps: vec![MapSpec {
