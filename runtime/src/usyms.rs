@@ -11,6 +11,11 @@
 //! handled. Stacks printed at exit then resolve even for processes that are
 //! gone. For the `-c` command, which may exit before its first event is read,
 //! the map is also saved at its exit (see `remember_exit_maps`). Files are parsed once and shared by every process that maps them.
+//!
+//! `ustack` frames are recorded by the kernel as (build id, file offset)
+//! (see `crate::buildid`): a process whose map is known prints them as its
+//! own addresses, exactly as before; a process that is gone resolves them
+//! through a file with that build id, and prints the file offset.
 
 use crate::buildid::{read_build_id, BuildIdFrame, BuildIdIndex, BUILD_ID_SIZE};
 use rtrace_compiler::userspace::elf_info::{ElfInfo, Segment};
