@@ -64,6 +64,10 @@ pub enum MapKind {
     RingBuf,
     /// `BPF_MAP_TYPE_STACK_TRACE`: u32 stack id → `value_size / 8` u64 addresses.
     StackTrace,
+    /// `BPF_MAP_TYPE_STACK_TRACE` created with `BPF_F_STACK_BUILD_ID`: u32 stack
+    /// id → `value_size / 32` frames of `struct bpf_stack_build_id` (user stacks:
+    /// build id + file offset survive the process).
+    StackTraceBuildId,
 }
 
 /// What user space does with an emitted record. The record starts with the event

@@ -3,8 +3,9 @@
 
 use crate::maps::MapTable;
 use crate::usyms::UserSymbols;
-use rtrace_compiler::ir::{EventSpec, MapId, MapSpec};
+use rtrace_compiler::ir::{EventSpec, MapId, MapKind, MapSpec};
 use rtrace_compiler::pipeline::Compiled;
+use rtrace_compiler::probes::Target;
 use rtrace_stdlib::output::{self, RawEntry, RawMap};
 use rtrace_stdlib::printf;
 use rtrace_stdlib::stacks::{FrameSymbol, StackValue};
@@ -75,6 +76,9 @@ impl Resolver for ScriptResolver<'_> {
     fn user_frame(&self, addr: u64, pid: u32) -> Option<FrameSymbol> {
         self.stacks.users.frame(addr, pid)
     }
+    fn user_stack(&self, stack: &StackValue) -> Option<Vec<(u64, Option<FrameSymbol>)>> {
+        self.stacks.build_id_frames(stack)
+    }
 }
 
 impl EventSink {
@@ -85,6 +89,25 @@ impl EventSink {
             formats: Vec::new(),
             users: Rc::new(UserSymbols::new()),
         }
+    }
+
+    /// Index the build ids of the files user stacks may be recorded in
+    /// (see `UserSymbols::index_build_ids`), when the script takes any.
+    pub fn prepare_user_stacks(&self, compiled: &Compiled) {
+        let maps = &compiled.module.maps;
+        if !maps.iter().any(|m| m.kind == MapKind::StackTraceBuildId) {
+            return;
+        }
+        let probed: Vec<String> = compiled
+            .program
+            .probes
+            .iter()
+            .filter_map(|p| match &p.target {
+                Target::Uprobe { path, .. } | Target::Usdt { path, .. } => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        self.users.index_build_ids(&probed);
     }
 
     /// `Attaching N probes...`
@@ -304,24 +327,43 @@ struct StackSource<'a> {
 }
 
 impl StackSource<'_> {
+    /// The value stored under the stack's id, and the kind of its map.
+    fn stored(&self, stack: &StackValue) -> Option<(MapKind, Vec<u8>)> {
+        let name = stack.ty.map_name();
+        let map = self.specs.iter().position(|m| m.name == name)?;
+        let key = (stack.id as u32).to_le_bytes();
+        let values = self.maps.lookup(map as MapId, Some(&key)).ok()??;
+        Some((self.specs[map].kind, values.into_iter().next()?))
+    }
+
     /// The addresses stored under the stack's id, up to the first zero.
     fn frames(&self, stack: &StackValue) -> Vec<u64> {
-        let name = stack.ty.map_name();
-        let Some(map) = self.specs.iter().position(|m| m.name == name) else {
-            return Vec::new();
-        };
-        let key = (stack.id as u32).to_le_bytes();
-        let Ok(Some(values)) = self.maps.lookup(map as MapId, Some(&key)) else {
-            return Vec::new();
-        };
-        let Some(bytes) = values.first() else {
-            return Vec::new();
-        };
-        bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
-            .take_while(|&a| a != 0)
-            .collect()
+        match self.stored(stack) {
+            Some((MapKind::StackTrace, bytes)) => bytes
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+                .take_while(|&a| a != 0)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A user stack recorded by build id, resolved frame by frame
+    /// (`None` for stacks of plain address maps).
+    fn build_id_frames(&self, stack: &StackValue) -> Option<Vec<(u64, Option<FrameSymbol>)>> {
+        let (kind, bytes) = self.stored(stack)?;
+        if kind != MapKind::StackTraceBuildId {
+            return None;
+        }
+        let frames = crate::buildid::decode_frames(&bytes);
+        let limit = stack.ty.limit as usize;
+        Some(
+            frames
+                .iter()
+                .take(limit)
+                .map(|f| self.users.recorded_frame(f, stack.pid))
+                .collect(),
+        )
     }
 }
 

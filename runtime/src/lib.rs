@@ -1,5 +1,6 @@
 //! rtrace runtime: load and attach compiled scripts, run the event loop, print.
 pub mod attach;
+pub mod buildid;
 pub mod dropped;
 pub mod events;
 pub mod func_info;

@@ -97,6 +97,7 @@ impl Session {
         let maps = MapTable::from_loaded(&mut loaded, &compiled.module.maps)?;
         let reader = EventReader::new(&mut loaded, compiled.ringbuf_map())?;
         let host = UserHost::new(maps, Instant::now());
+        sink.prepare_user_stacks(&compiled);
         let (mut begin, mut end, mut timers) = (Vec::new(), Vec::new(), Vec::new());
         let now = Instant::now();
         for (jit_index, &index) in compiled.user.iter().enumerate() {

@@ -11,11 +11,17 @@
 //! handled. Stacks printed at exit then resolve even for processes that are
 //! gone. For the `-c` command, which may exit before its first event is read,
 //! the map is also saved at its exit (see `remember_exit_maps`). Files are parsed once and shared by every process that maps them.
+//!
+//! `ustack` frames are recorded by the kernel as (build id, file offset)
+//! (see `crate::buildid`): a process whose map is known prints them as its
+//! own addresses, exactly as before; a process that is gone resolves them
+//! through a file with that build id, and prints the file offset.
 
+use crate::buildid::{read_build_id, BuildIdFrame, BuildIdIndex, BUILD_ID_SIZE};
 use rtrace_compiler::userspace::elf_info::{ElfInfo, Segment};
 use rtrace_stdlib::stacks::FrameSymbol;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Mutex;
@@ -48,6 +54,7 @@ struct FileSymbols {
     segments: Vec<Segment>,
     /// (link-time address, size, name), sorted by address.
     functions: Vec<(u64, u64, String)>,
+    build_id: Option<[u8; BUILD_ID_SIZE]>,
 }
 
 impl FileSymbols {
@@ -72,6 +79,7 @@ impl FileSymbols {
         Some(FileSymbols {
             segments: info.segments,
             functions,
+            build_id: read_build_id(path),
         })
     }
 
@@ -109,6 +117,9 @@ struct Mapping {
 pub struct UserSymbols {
     processes: RefCell<HashMap<u32, Rc<Vec<Mapping>>>>,
     files: RefCell<HashMap<String, Option<Rc<FileSymbols>>>>,
+    build_ids: RefCell<BuildIdIndex>,
+    /// Build ids not found by a scan of the live processes (scanned once each).
+    missing_ids: RefCell<HashSet<[u8; BUILD_ID_SIZE]>>,
 }
 
 impl UserSymbols {
@@ -163,6 +174,85 @@ impl UserSymbols {
         })
     }
 
+    /// Index the build ids of `paths` (the probed binaries) and of every
+    /// file mapped by a live process, for user frames recorded by build id.
+    pub fn index_build_ids(&self, paths: &[String]) {
+        let mut index = self.build_ids.borrow_mut();
+        for path in paths {
+            index.add_file(path);
+        }
+        index.add_live_processes();
+    }
+
+    /// A user frame of process `pid` recorded by the kernel: the address to
+    /// print and its symbol. An address, or a (build id, offset) in a file the
+    /// process is known to map, resolves through the process as before (same
+    /// address, same output); otherwise a (build id, offset) resolves through a
+    /// file with that build id, and the file offset stands for the address.
+    pub fn recorded_frame(&self, frame: &BuildIdFrame, pid: u32) -> (u64, Option<FrameSymbol>) {
+        let (id, offset) = match *frame {
+            BuildIdFrame::Ip(addr) => return (addr, self.frame(addr, pid)),
+            BuildIdFrame::File { id, offset } => (id, offset),
+        };
+        if !self.knows(pid) {
+            self.note_process(pid);
+        }
+        if let Some(addr) = self.address_in(pid, &id, offset) {
+            if let Some(symbol) = self.frame(addr, pid) {
+                return (addr, Some(symbol));
+            }
+        }
+        (offset, self.symbol_by_build_id(&id, offset, pid))
+    }
+
+    /// The address of file offset `offset` of the file with build id `id` in
+    /// the known memory map of `pid`.
+    fn address_in(&self, pid: u32, id: &[u8; BUILD_ID_SIZE], offset: u64) -> Option<u64> {
+        let mappings = self.processes.borrow().get(&pid).cloned()?;
+        mappings
+            .iter()
+            .find(|m| {
+                m.file.as_ref().and_then(|f| f.build_id).as_ref() == Some(id)
+                    && offset >= m.offset
+                    && offset - m.offset < m.end - m.start
+            })
+            .map(|m| m.start + (offset - m.offset))
+    }
+
+    /// The function at file offset `offset` of a file with build id `id`.
+    fn symbol_by_build_id(
+        &self,
+        id: &[u8; BUILD_ID_SIZE],
+        offset: u64,
+        pid: u32,
+    ) -> Option<FrameSymbol> {
+        let path = self.path_of_build_id(id)?;
+        let file = self.file(pid, &path)?;
+        if file.build_id.as_ref() != Some(id) {
+            return None; // the file was replaced since it was indexed
+        }
+        let (name, off) = file.function_at(file.vaddr_of_offset(offset)?)?;
+        Some(FrameSymbol {
+            name: name.to_string(),
+            offset: off,
+            module: Some(path),
+        })
+    }
+
+    /// A file with build id `id`; an unknown id triggers one new scan of
+    /// the files live processes map.
+    fn path_of_build_id(&self, id: &[u8; BUILD_ID_SIZE]) -> Option<String> {
+        if let Some(path) = self.build_ids.borrow().path(id) {
+            return Some(path.to_string());
+        }
+        if !self.missing_ids.borrow_mut().insert(*id) {
+            return None;
+        }
+        let mut index = self.build_ids.borrow_mut();
+        index.add_live_processes();
+        index.path(id).map(str::to_string)
+    }
+
     /// The symbols of the file at `path` as process `pid` sees it (through
     /// its root, so files of other mount namespaces and deleted files work).
     fn file(&self, pid: u32, path: &str) -> Option<Rc<FileSymbols>> {
@@ -173,6 +263,9 @@ impl UserSymbols {
         let symbols = FileSymbols::read(Path::new(path))
             .or_else(|| FileSymbols::read(&through_root))
             .map(Rc::new);
+        if let Some(id) = symbols.as_ref().and_then(|s| s.build_id) {
+            self.build_ids.borrow_mut().insert(id, path);
+        }
         self.files
             .borrow_mut()
             .insert(path.to_string(), symbols.clone());
@@ -227,6 +320,38 @@ mod tests {
             (0x55d0c0a01000, 0x55d0c0a02000, 0x1000)
         );
         assert_eq!(maps[2].path, "/tmp/a b");
+    }
+
+    #[test]
+    fn build_id_frame_resolves_without_its_process() {
+        // A frame of our own text as the kernel records it, attributed to a
+        // pid that does not exist: only the build-id index can name it.
+        let exe = std::env::current_exe().unwrap();
+        let exe = exe.to_str().unwrap().to_string();
+        let id = read_build_id(Path::new(&exe)).expect("rustc links a build id");
+        let addr = maps_lines_keep_file_ranges_only as *const () as u64 + 2;
+        let maps = parse_maps(&std::fs::read_to_string("/proc/self/maps").unwrap());
+        let m = maps
+            .iter()
+            .find(|m| addr >= m.start && addr < m.end)
+            .expect("own text is mapped");
+        let offset = addr - m.start + m.offset;
+        let gone = 0x3fff_fff0; // above any pid_max
+        let syms = UserSymbols::new();
+        syms.index_build_ids(std::slice::from_ref(&exe));
+        let (printed, symbol) = syms.recorded_frame(&BuildIdFrame::File { id, offset }, gone);
+        let symbol = symbol.expect("resolved by build id");
+        assert!(
+            symbol.name.contains("maps_lines_keep_file_ranges_only"),
+            "{symbol:?}"
+        );
+        assert_eq!((printed, symbol.offset), (offset, 2));
+        assert_eq!(symbol.module.as_deref(), Some(exe.as_str()));
+        // Our own pid is known: the same frame prints as our own address.
+        let (printed, symbol) =
+            syms.recorded_frame(&BuildIdFrame::File { id, offset }, std::process::id());
+        assert_eq!(printed, addr);
+        assert_eq!(symbol.unwrap().offset, 2);
     }
 
     #[test]

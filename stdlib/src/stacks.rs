@@ -128,19 +128,37 @@ pub fn format_frames(
     indent: usize,
     symbol: &dyn Fn(u64) -> Option<FrameSymbol>,
 ) -> String {
+    let resolved: Vec<(u64, Option<FrameSymbol>)> = frames
+        .iter()
+        .take(ty.limit as usize)
+        .map(|&addr| {
+            let wanted = ty.mode != StackMode::Raw;
+            (addr, if wanted { symbol(addr) } else { None })
+        })
+        .collect();
+    format_resolved_frames(ty, &resolved, indent)
+}
+
+/// [`format_frames`] for frames already paired with their symbols.
+pub fn format_resolved_frames(
+    ty: &StackType,
+    frames: &[(u64, Option<FrameSymbol>)],
+    indent: usize,
+) -> String {
     if frames.is_empty() {
         return String::new();
     }
     let pad = " ".repeat(indent);
     let mut out = String::from("\n");
-    for &addr in frames.iter().take(ty.limit as usize) {
+    for (addr, sym) in frames.iter().take(ty.limit as usize) {
+        let addr = *addr;
         let line = match ty.mode {
             StackMode::Raw => format!("{pad}{addr:x}"),
-            StackMode::Bpftrace => match symbol(addr) {
+            StackMode::Bpftrace => match sym {
                 Some(s) => format!("{pad}{}+{}", s.name, s.offset),
                 None => format!("{pad}0x{addr:x}"),
             },
-            StackMode::Perf => perf_line(ty.user, addr, symbol(addr)),
+            StackMode::Perf => perf_line(ty.user, addr, sym.clone()),
         };
         out.push_str(&line);
         out.push('\n');

@@ -6,7 +6,7 @@
 //! last symbol at or below it however far away it is, and an address below every
 //! symbol prints as `0x…` hex.
 
-use crate::stacks::{format_frames, FrameSymbol, StackValue};
+use crate::stacks::{format_frames, format_resolved_frames, FrameSymbol, StackValue};
 use std::sync::OnceLock;
 
 /// Turns addresses and probe ids into the names the output shows.
@@ -34,16 +34,26 @@ pub trait Resolver {
     fn user_frame(&self, _addr: u64, _pid: u32) -> Option<FrameSymbol> {
         None
     }
+    /// The frames of a stored `ustack`, each with the address to print and
+    /// its symbol, when the resolver knows them as a whole (frames recorded
+    /// by build id); `None` uses `stack_frames` and `user_frame`.
+    fn user_stack(&self, _stack: &StackValue) -> Option<Vec<(u64, Option<FrameSymbol>)>> {
+        None
+    }
 }
 
 /// A stack's text: its frames after `indent` spaces, one per line, starting
 /// with a newline (4 spaces in map keys, 8 elsewhere, as bpftrace 0.17 prints).
 pub fn stack_text(resolver: &dyn Resolver, stack: &StackValue, indent: usize) -> String {
-    let frames = if stack.id < 0 {
-        Vec::new()
-    } else {
-        resolver.stack_frames(stack)
-    };
+    if stack.id < 0 {
+        return String::new();
+    }
+    if stack.ty.user {
+        if let Some(frames) = resolver.user_stack(stack) {
+            return format_resolved_frames(&stack.ty, &frames, indent);
+        }
+    }
+    let frames = resolver.stack_frames(stack);
     let symbol = |addr: u64| {
         if stack.ty.user {
             resolver.user_frame(addr, stack.pid)

@@ -116,7 +116,7 @@ fn map_def(spec: &MapSpec) -> [u32; 5] {
         MapKind::PerCpuArray => BPF_MAP_TYPE_PERCPU_ARRAY,
         MapKind::Array => BPF_MAP_TYPE_ARRAY,
         MapKind::RingBuf => BPF_MAP_TYPE_RINGBUF,
-        MapKind::StackTrace => BPF_MAP_TYPE_STACK_TRACE,
+        MapKind::StackTrace | MapKind::StackTraceBuildId => BPF_MAP_TYPE_STACK_TRACE,
     };
     if spec.kind == MapKind::RingBuf {
         return [kind, 0, 0, ring_buffer_bytes(spec.max_entries), 0];
@@ -126,8 +126,18 @@ fn map_def(spec: &MapSpec) -> [u32; 5] {
         spec.key_size,
         spec.value_size,
         spec.max_entries.max(1),
-        0,
+        map_flags(spec.kind),
     ]
+}
+
+/// `BPF_F_STACK_BUILD_ID`: stack frames as (build id, file offset).
+const BPF_F_STACK_BUILD_ID: u32 = 1 << 5;
+
+fn map_flags(kind: MapKind) -> u32 {
+    match kind {
+        MapKind::StackTraceBuildId => BPF_F_STACK_BUILD_ID,
+        _ => 0,
+    }
 }
 
 /// The kernel wants a power-of-two multiple of the page size.
@@ -151,6 +161,24 @@ mod tests {
         assert_eq!(ring_buffer_bytes(0), 4096);
         assert_eq!(ring_buffer_bytes(5000), 8192);
         assert_eq!(ring_buffer_bytes(256 * 1024), 256 * 1024);
+    }
+
+    #[test]
+    fn user_stack_maps_ask_for_build_ids() {
+        let spec = |kind| MapSpec {
+            name: ".ustack4".into(),
+            kind,
+            key_size: 4,
+            value_size: 128,
+            max_entries: 10,
+            key_type: rtrace_stdlib::types::Type::U32,
+            value_type: rtrace_stdlib::types::Type::None,
+        };
+        assert_eq!(
+            map_def(&spec(MapKind::StackTraceBuildId)),
+            [BPF_MAP_TYPE_STACK_TRACE, 4, 128, 10, 0x20]
+        );
+        assert_eq!(map_def(&spec(MapKind::StackTrace))[4], 0);
     }
 
     #[test]

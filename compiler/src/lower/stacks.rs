@@ -13,6 +13,8 @@ pub const USER_PIDS_MAP: &str = ".upids";
 /// Processes remembered in [`USER_PIDS_MAP`]; later ones are announced again
 /// with every stack, which costs records but loses nothing.
 const USER_PIDS_MAX: u32 = 16384;
+/// Bytes of one `struct bpf_stack_build_id` frame.
+pub const BUILD_ID_FRAME_SIZE: u32 = 32;
 /// Stacks kept per stack map.
 const STACKS_MAX: u32 = MAP_KEYS_MAX;
 
@@ -23,9 +25,19 @@ pub(super) fn stack_map_specs(stack_maps: &[(bool, u32)], events: &[EventSpec]) 
         .iter()
         .map(|&(user, limit)| MapSpec {
             name: stack_map_name(user, limit),
-            kind: MapKind::StackTrace,
+            // User frames as (build id, file offset): they resolve after the
+            // process is gone (see runtime/src/usyms.rs).
+            kind: if user {
+                MapKind::StackTraceBuildId
+            } else {
+                MapKind::StackTrace
+            },
             key_size: 4,
-            value_size: 8 * limit,
+            value_size: if user {
+                BUILD_ID_FRAME_SIZE * limit
+            } else {
+                8 * limit
+            },
             max_entries: STACKS_MAX,
             key_type: Type::U32,
             value_type: Type::None,

@@ -12,7 +12,7 @@ impl Codegen<'_> {
     /// `dst = bpf_get_stackid(ctx, map, flags)` (negative on error).
     pub(super) fn stack_id(&mut self, dst: VReg, map: MapId, user: bool) -> Result<(), EmitError> {
         let kind = super::maps::map_spec(self.module, map)?.kind;
-        if kind != MapKind::StackTrace {
+        if !matches!(kind, MapKind::StackTrace | MapKind::StackTraceBuildId) {
             return bad(format!("map {map} is not a stack trace map"));
         }
         let ctx = self.read(self.live.ctx_var, R1);
