@@ -62,11 +62,14 @@ fn break_continue_and_return_in_the_body() {
 
 #[test]
 fn return_inside_the_body_ends_the_probe() {
+    // The workload waits for its release inside a read(2), so the first
+    // sys_exit_read may come before any sys_enter_read: exit only once the
+    // first probe has run (it fills @a).
     let out = traced(&format!(
         "tracepoint:syscalls:sys_enter_read /pid == $1/ {{ {FILL} \
          for ($kv : @a) {{ if ($kv.0 > 0) {{ @ret = 1; return; }} }} \
          @after = 1; }} \
-         tracepoint:syscalls:sys_exit_read /pid == $1/ {{ exit(); }}"
+         tracepoint:syscalls:sys_exit_read /pid == $1 && @a[1] == 10/ {{ exit(); }}"
     ));
     assert!(out.contains("@ret: 1\n"), "{out}");
     assert!(!out.contains("@after"), "{out}");
