@@ -173,7 +173,8 @@ pub(crate) fn open_kprobe_multi(
 }
 
 /// One perf kprobe per function, each with a perf link carrying its cookie.
-/// Functions the kernel cannot probe are left out (as a wildcard's are).
+/// Functions the kernel cannot probe are left out with a warning on stderr, in
+/// the words the CLI uses for a wildcard probe that fails to attach.
 fn per_function_links(
     prog: BorrowedFd<'_>,
     sites: &[&(String, u64)],
@@ -196,7 +197,11 @@ fn per_function_links(
         attr.flags = sys::PERF_ATTR_DISABLED;
         let event = match sys::perf_event_open(&attr, -1, 0) {
             Ok(event) => event,
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINVAL)) => continue,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINVAL)) => {
+                let kind = if retprobe { "kretprobe" } else { "kprobe" };
+                eprintln!("WARNING: cannot attach {kind}:{function}: {e}");
+                continue;
+            }
             Err(e) => return Err(os_error(target, e)),
         };
         let link =
