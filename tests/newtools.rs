@@ -125,3 +125,45 @@ fn function_like_define_stays_unknown() {
     assert!(!ok);
     assert!(err.contains("unknown identifier `MAX`"), "{err}");
 }
+
+/// The NUMA node of the CPU `cpu`, from sysfs (`nodeN/cpuM` links).
+fn numa_node_of(cpu: u32) -> u32 {
+    std::fs::read_dir("/sys/devices/system/node")
+        .expect("/sys/devices/system/node")
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let node: u32 = name.strip_prefix("node")?.parse().ok()?;
+            e.path().join(format!("cpu{cpu}")).exists().then_some(node)
+        })
+        .next()
+        .expect("every CPU belongs to a node")
+}
+
+#[test]
+fn numaid_is_the_node_of_the_cpu_in_probes_and_user_space() {
+    let script = format!(
+        "{READS} {{ @node[cpu] = numaid; }}\n{EXIT}\n\
+         BEGIN {{ printf(\"begin %d\\n\", numaid); }}"
+    );
+    let out = traced(&script);
+    let cpus: Vec<(u32, u32)> = out
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("@node[")?;
+            let (cpu, node) = rest.split_once("]: ")?;
+            Some((cpu.parse().ok()?, node.trim().parse().ok()?))
+        })
+        .collect();
+    assert!(!cpus.is_empty(), "{out}");
+    for (cpu, node) in cpus {
+        assert_eq!(node, numa_node_of(cpu), "cpu {cpu}: {out}");
+    }
+    let begin = lines_with(&out, "begin ");
+    assert_eq!(begin.len(), 1, "{out}");
+    let node: u32 = begin[0]["begin ".len()..].parse().unwrap();
+    assert!(
+        std::path::Path::new(&format!("/sys/devices/system/node/node{node}")).exists(),
+        "{out}"
+    );
+}

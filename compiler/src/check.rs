@@ -720,6 +720,7 @@ impl Checker {
             "nsecs" => (b(Builtin::Nsecs), Type::U64),
             "elapsed" => (b(Builtin::Elapsed), Type::U64),
             "cpu" => (b(Builtin::Cpu), Type::U32),
+            "numaid" => (b(Builtin::NumaId), Type::U32),
             "rand" => (b(Builtin::Rand), Type::U32),
             "cgroup" => (b(Builtin::Cgroup), Type::U64),
             "curtask" => (b(Builtin::CurTask), self.curtask_type()),

@@ -261,6 +261,8 @@ pub enum Builtin {
     /// `bpf_get_func_ip(ctx)`: the address of the probed kernel function
     /// (kprobes and kretprobes, single or multi-link; 0 in user space).
     FuncIp,
+    /// NUMA node of the current CPU.
+    NumaId,
 }
 
 /// How `MapAgg` updates a value (layouts in `rtrace_stdlib::types`).

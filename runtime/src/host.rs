@@ -236,6 +236,7 @@ impl Host for UserHost {
             Builtin::Cgroup => self.cgroup_id,
             Builtin::CurTask => 0,
             Builtin::AttachCookie | Builtin::FuncIp => 0,
+            Builtin::NumaId => u64::from(sys::current_numa_node()),
         }
     }
 

@@ -706,6 +706,25 @@ pub fn uid_gid() -> (u32, u32) {
 }
 
 /// The CPU the calling thread runs on now (0 if unknown).
+/// NUMA node of the CPU this thread runs on (`getcpu(2)`; 0 if it fails).
+pub fn current_numa_node() -> u32 {
+    let (mut cpu, mut node) = (0u32, 0u32);
+    // SAFETY: getcpu writes two u32s through valid pointers; the cache argument may be null.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_getcpu,
+            &mut cpu as *mut u32,
+            &mut node as *mut u32,
+            std::ptr::null_mut::<libc::c_void>(),
+        )
+    };
+    if rc == 0 {
+        node
+    } else {
+        0
+    }
+}
+
 pub fn current_cpu() -> u32 {
     // SAFETY: sched_getcpu has no arguments; it returns -1 on failure.
     let cpu = unsafe { libc::sched_getcpu() };

@@ -80,6 +80,7 @@ pub const ENTRIES: &[Entry] = &[
     var("nsecs", Anywhere, "monotonic timestamp in nanoseconds"),
     var("elapsed", Anywhere, "nanoseconds since rtrace started"),
     var("cpu", Anywhere, "current CPU"),
+    var("numaid", Anywhere, "NUMA node of the current CPU"),
     var("comm", Anywhere, "current command name"),
     var("probe", Anywhere, "full name of the probe"),
     var("rand", Anywhere, "random 32-bit number"),

@@ -222,7 +222,7 @@ impl HostFn {
     }
 }
 
-const BUILTINS: [Builtin; 12] = [
+const BUILTINS: [Builtin; 13] = [
     Builtin::Pid,
     Builtin::Tid,
     Builtin::Uid,
@@ -235,6 +235,7 @@ const BUILTINS: [Builtin; 12] = [
     Builtin::CurTask,
     Builtin::AttachCookie,
     Builtin::FuncIp,
+    Builtin::NumaId,
 ];
 
 const AGG_OPS: [AggOp; 4] = [AggOp::Count, AggOp::Add, AggOp::Min, AggOp::Max];

@@ -330,6 +330,7 @@ impl Codegen<'_> {
             Builtin::CurTask => helper::GET_CURRENT_TASK,
             Builtin::AttachCookie => helper::GET_ATTACH_COOKIE,
             Builtin::FuncIp => helper::GET_FUNC_IP,
+            Builtin::NumaId => helper::GET_NUMA_NODE_ID,
         };
         if matches!(which, Builtin::AttachCookie | Builtin::FuncIp) {
             self.read_into(self.live.ctx_var, R1);
