@@ -227,3 +227,63 @@ fn wildcard_attach_points_matching_nothing_next_to_others_are_warnings() {
         alone.stderr
     );
 }
+
+#[test]
+fn setuids_shows_setuid_and_setresuid_with_their_arguments() {
+    let out = run_tool("setuids.bt", || {
+        sh("python3 -c 'import os; os.setresuid(0, 0, 0); os.setuid(0)'");
+    });
+    assert!(
+        has_line(&out, |l| l.contains(" python3 ")
+            && l.ends_with("setuid    uid=0 (0)")),
+        "{out:#?}"
+    );
+    assert!(
+        has_line(&out, |l| l.contains(" python3 ")
+            && l.ends_with("setresuid ruid=0 euid=0 suid=0 (0)")),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn bitesize_histograms_direct_writes_by_process() {
+    let file = std::env::temp_dir().join(format!("rtrace-bitesize-{}", std::process::id()));
+    let path = file.display().to_string();
+    let out = run_tool("bitesize.bt", || {
+        // 32 direct 64 KiB writes reach the block layer as requests of that size.
+        sh(&format!(
+            "cp /bin/dd /tmp/rtrace-bs-dd && /tmp/rtrace-bs-dd if=/dev/zero of={path} bs=64k count=32 oflag=direct,sync 2>/dev/null"
+        ));
+    });
+    let _ = std::fs::remove_file(&file);
+    let at = out
+        .iter()
+        .position(|l| l == "@[rtrace-bs-dd]: ")
+        .unwrap_or_else(|| panic!("no histogram for the writer: {out:#?}"));
+    let rows: Vec<&String> = out[at + 1..]
+        .iter()
+        .take_while(|l| l.starts_with('['))
+        .collect();
+    let in_64k: u64 = rows
+        .iter()
+        .filter(|l| l.starts_with("[64K, 128K)"))
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok())
+        .sum();
+    assert!(in_64k >= 32, "32 writes of 64 KiB: {rows:#?}");
+}
+
+#[test]
+fn writeback_reports_a_sync_of_dirty_pages() {
+    let file = std::env::temp_dir().join(format!("rtrace-writeback-{}", std::process::id()));
+    let out = run_tool("writeback.bt", || {
+        std::fs::write(&file, vec![7u8; 1 << 20]).unwrap();
+        sh("sync");
+    });
+    let _ = std::fs::remove_file(&file);
+    // `HH:MM:SS  DEVICE PAGES REASON ms`: a sync writes back with reason "sync".
+    let synced = out.iter().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() == 5 && f[3] == "sync" && f[2].parse::<u64>().is_ok() && f[4].contains('.')
+    });
+    assert!(synced, "{out:#?}");
+}
