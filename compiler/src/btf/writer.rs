@@ -16,6 +16,7 @@ const KIND_ARRAY: u32 = 3;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
 const KIND_ENUM: u32 = 6;
+const KIND_FWD: u32 = 7;
 const KIND_TYPEDEF: u32 = 8;
 
 /// `BTF_INT_SIGNED` / `BTF_INT_CHAR` in an int record's encoding byte.
@@ -114,6 +115,11 @@ impl BtfWriter {
         let id = self.record("", KIND_ARRAY, 0, false, 0);
         self.words(&[elem, index, len]);
         id
+    }
+
+    /// A forward declaration (`struct name;`): usable behind a pointer only.
+    pub fn forward(&mut self, name: &str, union: bool) -> TypeId {
+        self.record(name, KIND_FWD, 0, union, 0)
     }
 
     pub fn typedef(&mut self, name: &str, to: TypeId) -> TypeId {

@@ -23,6 +23,7 @@ pub fn compile(defs: &[CDefinition], base: &Arc<Btf>) -> Result<Option<Btf>, Dia
         records: HashMap::new(),
         typedefs: HashMap::new(),
         ints: HashMap::new(),
+        incomplete: HashMap::new(),
         defined: 0,
     };
     for def in defs
@@ -213,6 +214,8 @@ struct Builder<'b> {
     records: HashMap<String, TypeId>,
     typedefs: HashMap<String, TypeId>,
     ints: HashMap<(u32, bool, bool), TypeId>,
+    /// Records named but defined nowhere: allowed behind a pointer, as in C.
+    incomplete: HashMap<TypeId, String>,
     defined: usize,
 }
 
@@ -354,16 +357,21 @@ impl Builder<'_> {
             } else {
                 self.base.find_struct(&name)
             };
-            return found.ok_or_else(|| {
-                Diagnostic::error(span, format!("unknown type `{key}` in C definition"))
-                    .with_label("not defined in the script nor in the kernel's BTF")
-            });
+            if let Some(id) = found {
+                return Ok(id);
+            }
+            // Neither here nor in BTF: an incomplete type, fine behind a pointer.
+            let id = self.out.forward(&name, union);
+            self.records.insert(key.clone(), id);
+            self.incomplete.insert(id, key);
+            return Ok(id);
         }
         let mut members = Vec::new();
         while !p.eat('}') {
             if p.peek().is_none() {
                 return Err(p.error("`}`"));
             }
+            let type_span = p.span();
             let base = self.type_spec(p)?;
             if p.eat(';') {
                 // An anonymous struct/union member: its fields are reached directly.
@@ -375,7 +383,9 @@ impl Builder<'_> {
                 continue;
             }
             loop {
-                members.push(self.declarator(p, base)?);
+                let member = self.declarator(p, base)?;
+                self.require_complete(member.ty, type_span)?;
+                members.push(member);
                 if !p.eat(',') {
                     break;
                 }
@@ -444,6 +454,7 @@ impl Builder<'_> {
         } else {
             p.ident().ok_or_else(|| p.error("a member name"))?
         };
+
         let mut dims = Vec::new();
         while p.eat('[') {
             let n = if p.eat(']') {
@@ -467,6 +478,19 @@ impl Builder<'_> {
             None
         };
         Ok(Declarator { name, ty, bits })
+    }
+
+    /// A member's type must be complete unless it is behind a pointer.
+    fn require_complete(&self, ty: TypeId, span: Span) -> Result<(), Diagnostic> {
+        match self.incomplete.get(&ty) {
+            None => Ok(()),
+            Some(what) => Err(Diagnostic::error(
+                span,
+                format!("unknown type `{what}` in C definition"),
+            )
+            .with_label("not defined in the script nor in the kernel's BTF")
+            .with_note("an undefined struct can only be used through a pointer")),
+        }
     }
 
     fn pointer(&mut self, to: TypeId) -> TypeId {
@@ -641,6 +665,11 @@ mod tests {
         let err = compile(&defs("struct x { struct nosuchthing y; };"), &base).unwrap_err();
         assert!(err.message.contains("struct nosuchthing"), "{err:?}");
         assert_eq!(err.span, Span::new(11, 17));
+        // Behind a pointer an undefined struct is fine, as in C.
+        let btf = compile(&defs("struct x { struct nosuchthing *y; int z; };"), &base)
+            .unwrap()
+            .unwrap();
+        assert_eq!(member(&btf, "x", "z").bit_offset, 64);
         let err = compile(&defs("struct x { int a b; };"), &base).unwrap_err();
         assert!(err.message.contains("expected `;`"), "{err:?}");
         assert!(compile(&defs("#include <linux/sched.h>"), &base)
