@@ -265,7 +265,7 @@ impl Builder<'_> {
         let ty = match word.as_str() {
             "struct" | "union" => {
                 p.at += 1;
-                self.record(p, word == "union", span)?
+                self.record(p, word == "union")?
             }
             "enum" => {
                 p.at += 1;
@@ -344,7 +344,7 @@ impl Builder<'_> {
             .find_map(|&k| self.base.find_type_by_name(k, name))
     }
 
-    fn record(&mut self, p: &mut Parser, union: bool, span: Span) -> Result<TypeId, Diagnostic> {
+    fn record(&mut self, p: &mut Parser, union: bool) -> Result<TypeId, Diagnostic> {
         let tag = if union { "union" } else { "struct" };
         let name = p.ident().unwrap_or_default();
         if !p.eat('{') {
