@@ -17,7 +17,7 @@ const GUEST_ENV: &str = "RTRACE_VM_GUEST";
 /// This test's name, for `--exact` when the binary re-runs itself in the guest.
 const TEST_NAME: &str = "kprobes_and_kretprobes_in_a_vm";
 /// Names of the guest's checks; the host makes sure each one reported success.
-const CHECKS: [&str; 12] = [
+const CHECKS: [&str; 13] = [
     "kprobe_arg2_hist",
     "fentry_args_size_hist",
     "fexit_retval_sum",
@@ -29,6 +29,7 @@ const CHECKS: [&str; 12] = [
     "kprobe_at_offset",
     "bad_offset_is_refused",
     "wildcard_block_is_one_program",
+    "fentry_path_names_the_file",
     "nothing_stays_attached",
 ];
 
@@ -165,7 +166,7 @@ mod guest {
 
     /// Runs the checks named in `wanted`, in the order of the full list.
     pub fn run_checks(wanted: &[&str]) {
-        let all: [(&str, Check); 12] = [
+        let all: [(&str, Check); 13] = [
             ("kprobe_arg2_hist", kprobe_arg2_hist),
             ("fentry_args_size_hist", fentry_args_size_hist),
             ("fexit_retval_sum", fexit_retval_sum),
@@ -183,6 +184,7 @@ mod guest {
                 "wildcard_block_is_one_program",
                 wildcard_block_is_one_program,
             ),
+            ("fentry_path_names_the_file", fentry_path_names_the_file),
             ("nothing_stays_attached", nothing_stays_attached),
         ];
         assert_eq!(all.map(|(name, _)| name), CHECKS);
@@ -227,6 +229,36 @@ mod guest {
             &out,
             &format!("Attaching 1 probe...\n\n\n{}", size_hist("@s")),
         )
+    }
+
+    /// `path()` (bpf_d_path, allowed in fentry on the kernel's allowlist) gives
+    /// the full path of a file the test stats (`security_inode_getattr`, its
+    /// `struct path *` argument) and closes (`filp_close`, `&file->f_path`).
+    fn fentry_path_names_the_file(_: &Baseline) -> Result<(), String> {
+        let file = std::env::temp_dir().join(format!("rtrace-vm-path-{}", std::process::id()));
+        std::fs::write(&file, b"x").map_err(|e| e.to_string())?;
+        let file = file.canonicalize().map_err(|e| e.to_string())?;
+        let out = trace_sends_with(
+            "fentry:security_inode_getattr /pid == $1/ { printf(\"path %s\\n\", path(args.path)); }
+             fentry:filp_close /pid == $1/ { printf(\"closed %s\\n\", path(&args.filp->f_path)); }",
+            |_| {
+                std::fs::metadata(&file).map_err(|e| e.to_string())?;
+                drop(std::fs::File::open(&file).map_err(|e| e.to_string())?);
+                Ok(())
+            },
+        )?;
+        let _ = std::fs::remove_file(&file);
+        let text = success_stdout(&out)?;
+        let want = format!("path {}", file.display());
+        let closed = format!("closed {}", file.display());
+        if text.lines().any(|l| l == want) && text.lines().any(|l| l == closed) {
+            Ok(())
+        } else {
+            Err(format!(
+                "no line {want:?} in:\n{text}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
     }
 
     /// fexit `retval` is the slot after the arguments: the bytes queued.

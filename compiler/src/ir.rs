@@ -509,6 +509,9 @@ pub enum Effect {
         len: u32,
         args: [Option<VReg>; 3],
     },
+    /// `path(p)`: bpf_d_path of the `struct path *` in `addr` into `len` bytes
+    /// at `dst` (fentry/fexit on the functions the kernel allows).
+    DPath { addr: VReg, dst: Mem, len: u32 },
 }
 
 impl Inst {
@@ -570,6 +573,7 @@ impl Inst {
             Inst::Effect(Effect::TracePrintk { args, .. }) => {
                 args.iter().flatten().for_each(|&a| visit(a))
             }
+            Inst::Effect(Effect::DPath { addr, .. }) => visit(addr),
             Inst::Bin { a, b, .. } | Inst::Cmp { a, b, .. } => {
                 visit(a);
                 operand(b, &mut visit);

@@ -203,7 +203,7 @@ fn has_control_flow(e: &TExpr) -> bool {
         RecordPart { expr, .. } => has_control_flow(expr),
         Build(parts) => parts.iter().any(|p| match &p.src {
             PartSrc::Int { value, .. } => has_control_flow(value),
-            PartSrc::Mem { addr, .. } => has_control_flow(addr),
+            PartSrc::Mem { addr, .. } | PartSrc::DPath { addr, .. } => has_control_flow(addr),
             PartSrc::Ctx { .. } => false,
             PartSrc::Copy { value, .. } => has_control_flow(value),
             PartSrc::Buf { addr, count, .. } => has_control_flow(addr) || has_control_flow(count),

@@ -221,6 +221,8 @@ pub enum PartSrc {
         cap: u32,
         user: bool,
     },
+    /// `path(p)`: the full path of a `struct path *` (bpf_d_path), `len` bytes.
+    DPath { addr: TExpr, len: u32 },
 }
 
 /// Kernel helpers called for their side effect.

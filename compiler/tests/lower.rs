@@ -244,6 +244,9 @@ fn effects(module: &Module, inst: &Inst) -> Result<Effects, String> {
                 e.touches.push((*fmt, *len));
                 e.must_be_init.push((*fmt, *len));
             }
+            if let rtrace_compiler::ir::Effect::DPath { dst, len, .. } = effect {
+                e.touches.push((*dst, *len));
+            }
         }
         Inst::Ext { dst, src, bits, .. } => {
             if ![8, 16, 32].contains(bits) {

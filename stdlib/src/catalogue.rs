@@ -158,7 +158,7 @@ pub const ENTRIES: &[Entry] = &[
         "format nanoseconds as local time: strftime(fmt, ns)",
     ),
     func("cgroupid", 1, 1, "cgroup v2 id of a constant cgroup path"),
-    kernel_func("path", 1, 1, "full path of a struct path * (fentry only)"),
+    kernel_func("path", 1, 2, "full path of a struct path * (fentry only)"),
     kernel_func("debugf", 1, 4, "bpf_trace_printk to the trace pipe"),
     func("unwatch", 1, 1, "remove a watchpoint (not supported)"),
     func(

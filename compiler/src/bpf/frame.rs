@@ -8,7 +8,7 @@
 use super::insn::{Reg, R10};
 use super::liveness::{successors, Liveness};
 use super::{EmitError, STACK_LIMIT};
-use crate::ir::{Function, Inst, Mem};
+use crate::ir::{Effect, Function, Inst, Mem};
 use rtrace_stdlib::types::round8;
 
 pub struct Frame {
@@ -118,6 +118,8 @@ pub fn inst_mems(inst: &Inst, out: &mut Vec<Mem>) {
         Inst::Copy { dst, src, .. } => out.extend([*dst, *src]),
         Inst::Read { dst, .. } | Inst::ReadStr { dst, .. } | Inst::Comm { dst } => out.push(*dst),
         Inst::ReadBuf { dst, .. } => out.push(*dst),
+        Inst::Effect(Effect::TracePrintk { fmt, .. }) => out.push(*fmt),
+        Inst::Effect(Effect::DPath { dst, .. }) => out.push(*dst),
         Inst::StrEq { a, b, .. } => out.extend([*a, *b]),
         Inst::MapRead { key, dst, .. } => out.extend(key.iter().copied().chain([*dst])),
         Inst::MapWrite { key, src, .. } => out.extend(key.iter().copied().chain([*src])),

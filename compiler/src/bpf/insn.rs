@@ -79,6 +79,7 @@ pub mod helper {
     pub const GET_PRANDOM_U32: i32 = 7;
     pub const GET_SMP_PROCESSOR_ID: i32 = 8;
     pub const GET_NUMA_NODE_ID: i32 = 42;
+    pub const D_PATH: i32 = 147;
     pub const GET_CURRENT_PID_TGID: i32 = 14;
     pub const GET_CURRENT_UID_GID: i32 = 15;
     pub const GET_CURRENT_COMM: i32 = 16;
@@ -110,6 +111,7 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         GET_PRANDOM_U32 => "bpf_get_prandom_u32",
         GET_SMP_PROCESSOR_ID => "bpf_get_smp_processor_id",
         GET_NUMA_NODE_ID => "bpf_get_numa_node_id",
+        D_PATH => "bpf_d_path",
         GET_CURRENT_PID_TGID => "bpf_get_current_pid_tgid",
         GET_CURRENT_UID_GID => "bpf_get_current_uid_gid",
         GET_CURRENT_COMM => "bpf_get_current_comm",

@@ -131,7 +131,7 @@ impl Checker {
             "macaddr" => self.macaddr(cx, args, span),
             "strftime" => self.strftime(cx, args, span),
             "cgroupid" => self.cgroupid(args, span),
-            "path" => self.path_call(cx, span),
+            "path" => self.path_call(cx, args, span),
             "unwatch" => self.unsupported(
                 span,
                 "unwatch() is not supported: rtrace has no watchpoint probes",
@@ -436,21 +436,43 @@ impl Checker {
     }
 
     /// `path(p)` needs bpf_d_path, which the kernel allows only in fentry/LSM programs.
-    fn path_call(&mut self, cx: &ProbeCx, span: Span) -> TExpr {
-        let msg = match cx.target {
-            Target::Fentry { .. } => {
-                "path() is not supported yet by this version of rtrace (it needs bpf_d_path)"
-            }
-            _ => "path() can only be used in fentry probes: the kernel allows bpf_d_path only in fentry and LSM programs",
-        };
-        self.error(
-            Diagnostic::error(span, msg)
+    /// `path(p [, n])`: the full path of a `struct path *`, through bpf_d_path —
+    /// which the kernel allows only in fentry/fexit (and LSM) programs, on the
+    /// functions of its allowlist (`vfs_getattr`, `security_file_open`, …).
+    fn path_call(&mut self, cx: &mut ProbeCx, args: &[Expr], span: Span) -> TExpr {
+        if !matches!(cx.target, Target::Fentry { .. }) {
+            self.error(
+                Diagnostic::error(
+                    span,
+                    "path() can only be used in fentry probes: the kernel allows bpf_d_path only in fentry and LSM programs",
+                )
                 .with_label("path() not available here")
                 .with_note(
                     "print the file name instead, e.g. str(file->f_path.dentry->d_name.name)",
                 ),
-        );
-        poison(span)
+            );
+            return poison(span);
+        }
+        let Some(first) = args.first() else {
+            return poison(span);
+        };
+        let addr = self.expr(cx, first);
+        if !matches!(addr.ty, Type::Ptr { user: false, .. }) {
+            self.error(
+                Diagnostic::error(first.span, "path() needs a `struct path *`")
+                    .with_label(format!("this is {}", addr.ty)),
+            );
+            return poison(span);
+        }
+        let len = match args.get(1) {
+            Some(n) => self.constant(cx, n).clamp(2, i64::from(self.opts.strlen)) as u32,
+            None => self.opts.strlen,
+        };
+        let part = Part {
+            at: 0,
+            src: PartSrc::DPath { addr, len },
+        };
+        texpr(TExprKind::Build(vec![part]), Type::Str { len }, span)
     }
 
     // ---- side effects ----

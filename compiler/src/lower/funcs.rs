@@ -30,6 +30,14 @@ impl FnLower<'_> {
                     size: *size,
                 });
             }
+            PartSrc::DPath { addr, len } => {
+                let addr = self.scalar(addr);
+                self.emit(Inst::Effect(Effect::DPath {
+                    addr,
+                    dst,
+                    len: *len,
+                }));
+            }
             PartSrc::Mem { addr, len, user } => {
                 let a = self.scalar(addr);
                 self.emit(Inst::Read {

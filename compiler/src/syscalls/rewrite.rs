@@ -157,7 +157,7 @@ impl Rewrite {
             RecordPart { expr, .. } => self.expr(expr),
             Build(parts) => parts.iter_mut().try_for_each(|p| match &mut p.src {
                 PartSrc::Int { value, .. } | PartSrc::Copy { value, .. } => self.expr(value),
-                PartSrc::Mem { addr, .. } => self.expr(addr),
+                PartSrc::Mem { addr, .. } | PartSrc::DPath { addr, .. } => self.expr(addr),
                 // Tracepoint byte arrays have no register to come from.
                 PartSrc::Ctx { .. } => Err(Unsupported),
                 PartSrc::Buf { addr, count, .. } => {

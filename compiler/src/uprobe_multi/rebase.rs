@@ -110,7 +110,7 @@ impl Rebase {
             }
             Build(parts) => parts.iter_mut().for_each(|p| match &mut p.src {
                 PartSrc::Int { value, .. } | PartSrc::Copy { value, .. } => self.expr(value),
-                PartSrc::Mem { addr, .. } => self.expr(addr),
+                PartSrc::Mem { addr, .. } | PartSrc::DPath { addr, .. } => self.expr(addr),
                 PartSrc::Ctx { .. } => {}
                 PartSrc::Buf { addr, count, .. } => {
                     self.expr(addr);

@@ -38,6 +38,13 @@ impl Codegen<'_> {
                 self.load_const(R2, i64::from(len));
                 self.asm.emit(insn::call(helper::TRACE_PRINTK));
             }
+            Effect::DPath { addr, dst, len } => {
+                let at = self.mem(dst, len)?;
+                self.read_into(addr, R1);
+                self.addr_of(R2, at);
+                self.load_const(R3, i64::from(len));
+                self.asm.emit(insn::call(helper::D_PATH));
+            }
         }
         Ok(())
     }
