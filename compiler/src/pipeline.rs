@@ -3,8 +3,10 @@
 
 use crate::bpf::{self, BpfProgram, EmitOptions};
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::kprobe_multi::KprobeSites;
 use crate::probes::Target;
-use crate::typed::TypedProgram;
+use crate::typed::{TypedProbe, TypedProgram};
+use crate::uprobe_multi::UprobeSites;
 use crate::{ast, check, ir, lower, parse, syscalls};
 use std::fmt;
 
@@ -34,10 +36,10 @@ pub struct KernelProbe {
     pub section: String,
     /// For a program standing for many uprobe/USDT sites: the sites of its
     /// `uprobe_multi` link ([`crate::uprobe_multi`]).
-    pub multi: Option<crate::uprobe_multi::UprobeSites>,
+    pub multi: Option<UprobeSites>,
     /// For a program standing for the functions of a wildcard kprobe block:
     /// the functions of its `kprobe_multi` link ([`crate::kprobe_multi`]).
-    pub kmulti: Option<crate::kprobe_multi::KprobeSites>,
+    pub kmulti: Option<KprobeSites>,
 }
 
 /// Everything the runtime needs to run a script.
@@ -129,17 +131,8 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
     let ast = parse::parse(source).map_err(|d| CompileError::from(vec![d]))?;
     let program = check::check(&ast, &opts.check)?;
     let mut module = lower::lower(&program);
-    let (mut merged, mut scratch_bytes) = merge_syscalls(&program, &mut module, &opts.emit);
-    if opts.uprobe_multi {
-        let (more, scratch) = merge_uprobes(&program, &mut module, &opts.emit);
-        merged.extend(more);
-        scratch_bytes = scratch_bytes.max(scratch);
-    }
-    if opts.kprobe_multi {
-        let (more, scratch) = merge_kprobes(&program, &mut module, &opts.emit);
-        merged.extend(more);
-        scratch_bytes = scratch_bytes.max(scratch);
-    }
+    let (mut merged, mut scratch_bytes) =
+        emit_merged(merges(&program, opts), &mut module, &opts.emit);
     let mut kernel = Vec::new();
     let mut user = Vec::new();
     for (index, probe) in program.probes.iter().enumerate() {
@@ -193,49 +186,67 @@ pub fn compile(source: &str, opts: &Options) -> Result<Compiled, CompileError> {
     })
 }
 
-/// Compile the merged syscall programs ([`crate::syscalls`]), appending their
-/// functions to `module`. Returns each one's member probes and kernel probe
-/// (whose `index` is its first member's), and the scratch-map bytes they need.
-/// A merged program that cannot be emitted is dropped: its members keep their
-/// own tracepoints.
-fn merge_syscalls(
-    program: &TypedProgram,
-    module: &mut ir::Module,
-    emit: &EmitOptions,
-) -> (Vec<MergedProbes>, u32) {
-    let mut out = Vec::new();
-    let mut scratch_bytes = 0;
-    for m in syscalls::merge(program) {
-        let func = lower::lower_extra(&module.maps, module.functions.len(), &m.probe);
-        let Ok((prog, scratch)) = bpf::emit_function_sized(module, &func, emit) else {
-            continue;
-        };
-        scratch_bytes = scratch_bytes.max(scratch);
-        let probe = KernelProbe {
-            index: m.members[0],
-            section: section_name(&m.probe.target, &func.name),
-            target: m.probe.target.clone(),
-            program: prog,
+/// One program that serves several probes: its members, its merged body, and
+/// the sites a multi link attaches it to (uprobe_multi or kprobe_multi).
+struct Merge {
+    members: Vec<usize>,
+    probe: TypedProbe,
+    multi: Option<UprobeSites>,
+    kmulti: Option<KprobeSites>,
+}
+
+/// The merged programs of this script: syscall tracepoints on raw tracepoints
+/// ([`crate::syscalls`]) and, where the kernel has the links, multi-site uprobes
+/// ([`crate::uprobe_multi`]) and multi-function kprobes ([`crate::kprobe_multi`]).
+fn merges(program: &TypedProgram, opts: &Options) -> Vec<Merge> {
+    let mut out: Vec<Merge> = syscalls::merge(program)
+        .into_iter()
+        .map(|m| Merge {
+            members: m.members,
+            probe: m.probe,
             multi: None,
             kmulti: None,
-        };
-        module.functions.push(func);
-        out.push((m.members, Some(probe)));
+        })
+        .collect();
+    if opts.uprobe_multi {
+        out.extend(
+            crate::uprobe_multi::merge(program)
+                .into_iter()
+                .map(|m| Merge {
+                    members: m.members,
+                    probe: m.probe,
+                    multi: Some(m.sites),
+                    kmulti: None,
+                }),
+        );
     }
-    (out, scratch_bytes)
+    if opts.kprobe_multi {
+        out.extend(
+            crate::kprobe_multi::merge(program)
+                .into_iter()
+                .map(|m| Merge {
+                    members: m.members,
+                    probe: m.probe,
+                    multi: None,
+                    kmulti: Some(m.sites),
+                }),
+        );
+    }
+    out
 }
 
-/// Compile the multi-site uprobe programs ([`crate::uprobe_multi`]) like
-/// [`merge_syscalls`]. A program that cannot be emitted is dropped: its sites
-/// keep their own programs.
-fn merge_uprobes(
-    program: &TypedProgram,
+/// Compile the merged programs, appending their functions to `module`. Returns
+/// each one's member probes and kernel probe (whose `index` is its first
+/// member's), and the scratch-map bytes they need. A merged program that cannot
+/// be emitted is dropped: its members keep programs of their own.
+fn emit_merged(
+    merges: Vec<Merge>,
     module: &mut ir::Module,
     emit: &EmitOptions,
 ) -> (Vec<MergedProbes>, u32) {
     let mut out = Vec::new();
     let mut scratch_bytes = 0;
-    for m in crate::uprobe_multi::merge(program) {
+    for m in merges {
         let func = lower::lower_extra(&module.maps, module.functions.len(), &m.probe);
         let Ok((prog, scratch)) = bpf::emit_function_sized(module, &func, emit) else {
             continue;
@@ -246,8 +257,8 @@ fn merge_uprobes(
             section: section_name(&m.probe.target, &func.name),
             target: m.probe.target.clone(),
             program: prog,
-            multi: Some(m.sites),
-            kmulti: None,
+            multi: m.multi,
+            kmulti: m.kmulti,
         };
         module.functions.push(func);
         out.push((m.members, Some(probe)));
@@ -255,37 +266,7 @@ fn merge_uprobes(
     (out, scratch_bytes)
 }
 
-/// Compile the multi-function kprobe programs ([`crate::kprobe_multi`]) like
-/// [`merge_syscalls`]. A program that cannot be emitted is dropped: its
-/// functions keep their own programs.
-fn merge_kprobes(
-    program: &TypedProgram,
-    module: &mut ir::Module,
-    emit: &EmitOptions,
-) -> (Vec<MergedProbes>, u32) {
-    let mut out = Vec::new();
-    let mut scratch_bytes = 0;
-    for m in crate::kprobe_multi::merge(program) {
-        let func = lower::lower_extra(&module.maps, module.functions.len(), &m.probe);
-        let Ok((prog, scratch)) = bpf::emit_function_sized(module, &func, emit) else {
-            continue;
-        };
-        scratch_bytes = scratch_bytes.max(scratch);
-        let probe = KernelProbe {
-            index: m.members[0],
-            section: section_name(&m.probe.target, &func.name),
-            target: m.probe.target.clone(),
-            program: prog,
-            multi: None,
-            kmulti: Some(m.sites),
-        };
-        module.functions.push(func);
-        out.push((m.members, Some(probe)));
-    }
-    (out, scratch_bytes)
-}
-
-/// The probes one merged syscall program serves, and that program (taken once emitted).
+/// The probes one merged program serves, and that program (taken once emitted).
 type MergedProbes = (Vec<usize>, Option<KernelProbe>);
 
 /// The ELF section name that makes aya create the right program type. User-space
