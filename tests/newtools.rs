@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use std::time::Duration;
 
 /// Read sizes the workload issues on fd 100: 1 twice, 2 three times, 3 once.
 const SIZES: [usize; 6] = [1, 1, 2, 2, 2, 3];
@@ -14,45 +13,17 @@ const SIZES: [usize; 6] = [1, 1, 2, 2, 2, 3];
 const READS: &str = "tracepoint:syscalls:sys_enter_read /pid == $1 && args->fd == 100/";
 const EXIT: &str = "tracepoint:syscalls:sys_enter_exit_group /pid == $1/ { exit(); }";
 
-fn script_file(script: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("rtrace-newtools-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let hash = script.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let path = dir.join(format!("s-{hash:x}.bt"));
-    std::fs::write(&path, script).unwrap();
-    path
-}
-
 /// Run `script` (its `$1` is the workload's pid) around the read workload.
 fn traced(script: &str) -> String {
-    let path = script_file(script);
-    let work = ReadWorkload::spawn(&SIZES);
-    let pid = work.pid.to_string();
-    let out = trace_while(
-        &[path.to_str().unwrap(), &pid],
-        move || work.release(),
-        Duration::from_secs(30),
-    );
-    assert!(out.status.success(), "rtrace failed: {}", stderr(&out));
-    stdout(&out)
+    traced_reads(script, &SIZES)
 }
 
-/// Run a script that ends by itself (BEGIN/END only); returns (success, stdout, stderr).
+/// Run a script that ends by itself.
 fn run_script(script: &str) -> (bool, String, String) {
-    let path = script_file(script);
-    let out = run(&[path.to_str().unwrap()], None);
-    (out.status.success(), stdout(&out), stderr(&out))
+    run_script_file(script, &[])
 }
 
 /// The lines of `out` that start with `prefix`, in order.
-fn lines_with(out: &str, prefix: &str) -> Vec<String> {
-    out.lines()
-        .filter(|l| l.starts_with(prefix))
-        .map(str::to_string)
-        .collect()
-}
 
 #[test]
 fn delete_with_key_argument_in_kernel_probes() {

@@ -13,45 +13,9 @@ const SIZES: [usize; 6] = [1, 1, 2, 2, 2, 3];
 const READS: &str = "tracepoint:syscalls:sys_enter_read /pid == $1 && args->fd == 100/";
 const EXIT: &str = "tracepoint:syscalls:sys_enter_exit_group /pid == $1/ { exit(); }";
 
-fn script_file(script: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("rtrace-newtools2-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let hash = script.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let path = dir.join(format!("s-{hash:x}.bt"));
-    std::fs::write(&path, script).unwrap();
-    path
-}
-
 /// Run `script` (its `$1` is the workload's pid) around the read workload.
 fn traced(script: &str) -> String {
-    let path = script_file(script);
-    let work = ReadWorkload::spawn(&SIZES);
-    let pid = work.pid.to_string();
-    let out = trace_while(
-        &[path.to_str().unwrap(), &pid],
-        move || work.release(),
-        Duration::from_secs(30),
-    );
-    assert!(out.status.success(), "rtrace failed: {}", stderr(&out));
-    stdout(&out)
-}
-
-/// Run a script that ends by itself with extra command-line words after it.
-fn run_script(script: &str, extra: &[&str]) -> (bool, String, String) {
-    let path = script_file(script);
-    let mut args = vec![path.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let out = run(&args, None);
-    (out.status.success(), stdout(&out), stderr(&out))
-}
-
-fn lines_with(out: &str, prefix: &str) -> Vec<String> {
-    out.lines()
-        .filter(|l| l.starts_with(prefix))
-        .map(str::to_string)
-        .collect()
+    traced_reads(script, &SIZES)
 }
 
 #[test]
@@ -90,7 +54,7 @@ END {{
 fn macro_expression_parameter_is_substituted_as_written() {
     // The format string of printf must stay a literal: it is substituted, not copied
     // into a variable (syscount.bt's display_map).
-    let (ok, out, err) = run_script(
+    let (ok, out, err) = run_script_file(
         r#"macro show(description, @map) { printf(description); print(@map); clear(@map); }
 macro inner($v) { $v = $v + 1; }
 macro outer($v) { inner($v); inner($v); }
@@ -106,14 +70,14 @@ BEGIN { @a[1] = 5; show("Title:\n", @a);
 
 #[test]
 fn macro_misuse_is_an_error_with_its_span() {
-    let (ok, _, err) = run_script("macro m($v) { $v = 1; }\nBEGIN { m(1 + 2); exit(); }", &[]);
+    let (ok, _, err) = run_script_file("macro m($v) { $v = 1; }\nBEGIN { m(1 + 2); exit(); }", &[]);
     assert!(!ok);
     assert!(
         err.contains("macro `m` expects a variable (`$name`) for `$v`"),
         "{err}"
     );
     assert!(err.contains("2:11"), "span: {err}");
-    let (ok, _, err) = run_script("macro m(a) { a }\nBEGIN { $x = m(); exit(); }", &[]);
+    let (ok, _, err) = run_script_file("macro m(a) { a }\nBEGIN { $x = m(); exit(); }", &[]);
     assert!(!ok);
     assert!(err.contains("macro `m` takes 1 argument, found 0"), "{err}");
     assert!(err.contains("2:14"), "span: {err}");
@@ -127,7 +91,7 @@ const GETOPT: &str = r#"BEGIN {
 
 #[test]
 fn getopt_uses_defaults_without_program_arguments() {
-    let (ok, out, err) = run_script(GETOPT, &[]);
+    let (ok, out, err) = run_script_file(GETOPT, &[]);
     assert!(ok, "{err}");
     assert_eq!(
         out.lines().find(|l| l.starts_with("depth")),
@@ -138,7 +102,7 @@ fn getopt_uses_defaults_without_program_arguments() {
 
 #[test]
 fn getopt_reads_named_program_arguments_after_double_dash() {
-    let (ok, out, err) = run_script(GETOPT, &["--", "--depth=7", "--name=abc", "--flag"]);
+    let (ok, out, err) = run_script_file(GETOPT, &["--", "--depth=7", "--name=abc", "--flag"]);
     assert!(ok, "{err}");
     assert_eq!(
         out.lines().find(|l| l.starts_with("depth")),
@@ -149,7 +113,7 @@ fn getopt_reads_named_program_arguments_after_double_dash() {
 
 #[test]
 fn getopt_rejects_a_value_of_the_wrong_type() {
-    let (ok, _, err) = run_script(GETOPT, &["--", "--depth=deep"]);
+    let (ok, _, err) = run_script_file(GETOPT, &["--", "--depth=deep"]);
     assert!(!ok);
     assert!(
         err.contains("program argument `--depth` must be an integer"),
@@ -188,14 +152,14 @@ END {{ printf("reads %d\n", @reads); clear(@reads); }}
 
 #[test]
 fn config_word_values_are_checked() {
-    let (ok, _, err) = run_script(
+    let (ok, _, err) = run_script_file(
         "config = { missing_probes = sometimes; }\nBEGIN { exit(); }",
         &[],
     );
     assert!(!ok);
     assert!(err.contains("invalid value for `missing_probes`"), "{err}");
     assert!(err.contains("1:29"), "span: {err}");
-    let (ok, _, err) = run_script("config = { stack_mode = perf }\nBEGIN { exit(); }", &[]);
+    let (ok, _, err) = run_script_file("config = { stack_mode = perf }\nBEGIN { exit(); }", &[]);
     assert!(ok, "{err}");
     assert!(
         err.contains("config setting `stack_mode` has no effect"),

@@ -4,38 +4,10 @@
 mod common;
 
 use common::*;
-use std::time::Duration;
-
-fn script_file(script: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("rtrace-newtools3-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let hash = script.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let path = dir.join(format!("s-{hash:x}.bt"));
-    std::fs::write(&path, script).unwrap();
-    path
-}
-
-/// Run `script` (its `$1` is the workload's pid) around a workload reading `sizes`.
-fn traced(script: &str, sizes: &[usize]) -> String {
-    let path = script_file(script);
-    let work = ReadWorkload::spawn(sizes);
-    let pid = work.pid.to_string();
-    let out = trace_while(
-        &[path.to_str().unwrap(), &pid],
-        move || work.release(),
-        Duration::from_secs(30),
-    );
-    assert!(out.status.success(), "rtrace failed: {}", stderr(&out));
-    stdout(&out)
-}
 
 /// Run a script that ends by itself.
 fn run_script(script: &str) -> (bool, String, String) {
-    let path = script_file(script);
-    let out = run(&[path.to_str().unwrap()], None);
-    (out.status.success(), stdout(&out), stderr(&out))
+    run_script_file(script, &[])
 }
 
 /// The count printed for key `key` of a `@name[key]: N` map.
@@ -53,7 +25,7 @@ tracepoint:raw_syscalls:sys_enter /pid == $1/ { @calls[syscall_name(args.id)] = 
 tracepoint:syscalls:sys_enter_exit_group /pid == $1/ { exit(); }
 "#;
     // Seven reads of fd 100 after the release (one more may be the blocked pipe read).
-    let out = traced(script, &[1, 2, 3, 4, 5, 6, 7]);
+    let out = traced_reads(script, &[1, 2, 3, 4, 5, 6, 7]);
     let reads = map_count(&out, "@calls", "read").unwrap_or_else(|| panic!("{out}"));
     assert!((7..=8).contains(&reads), "{out}");
     assert_eq!(map_count(&out, "@calls", "exit_group"), Some(1), "{out}");
@@ -115,7 +87,7 @@ tracepoint:syscalls:sys_enter_read /pid == $1 && args.fd == 100/ {
   exit();
 }
 "#;
-    let out = traced(script, &[1]);
+    let out = traced_reads(script, &[1]);
     let tgid = out
         .lines()
         .find(|l| l.starts_with("tgid "))
@@ -153,7 +125,7 @@ tracepoint:syscalls:sys_enter_read /pid == $1 && args.fd == 100/ {
   exit();
 }
 "#;
-    let out = traced(script, &[1]);
+    let out = traced_reads(script, &[1]);
     assert!(out.contains("root 1 same 1 1\n"), "{out}");
 }
 
@@ -170,7 +142,7 @@ tracepoint:syscalls:sys_enter_read /pid == $1 && args.fd == 100/ {
   exit();
 }
 "#;
-    let out = traced(script, &[1]);
+    let out = traced_reads(script, &[1]);
     // The workload is a fork of this test thread: its comm's first byte.
     let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
     let first = comm.as_bytes()[0];

@@ -5,32 +5,6 @@
 mod common;
 
 use common::*;
-use std::time::Duration;
-
-fn script_file(script: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("rtrace-newtools4-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let hash = script.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let path = dir.join(format!("s-{hash:x}.bt"));
-    std::fs::write(&path, script).unwrap();
-    path
-}
-
-/// Run `script` (its `$1` is the workload's pid) around a workload reading `sizes`.
-fn traced(script: &str, sizes: &[usize]) -> String {
-    let path = script_file(script);
-    let work = ReadWorkload::spawn(sizes);
-    let pid = work.pid.to_string();
-    let out = trace_while(
-        &[path.to_str().unwrap(), &pid],
-        move || work.release(),
-        Duration::from_secs(30),
-    );
-    assert!(out.status.success(), "rtrace failed: {}", stderr(&out));
-    stdout(&out)
-}
 
 /// The workload runs in the test's directory: its last path component.
 fn cwd_name() -> String {
@@ -51,7 +25,7 @@ tracepoint:syscalls:sys_enter_read /pid == $1/ {
   exit();
 }
 "#;
-    let out = traced(script, &[1]);
+    let out = traced_reads(script, &[1]);
     let name = cwd_name();
     let want = format!("cwd={name} len={} same=1", name.len());
     assert!(out.lines().any(|l| l == want), "want {want:?} in {out}");
@@ -69,7 +43,7 @@ tracepoint:syscalls:sys_enter_read /pid == $1/ {
   exit();
 }
 "#;
-    let out = traced(script, &[1]);
+    let out = traced_reads(script, &[1]);
     assert!(out.lines().any(|l| l == "match=1 nonzero=1"), "{out}");
 }
 

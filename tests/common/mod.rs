@@ -231,3 +231,48 @@ pub fn spawn_fresh_copy(cmd: &mut Command) -> Child {
     }
     panic!("{cmd:?} stayed busy for two seconds");
 }
+
+/// Writes `script` to a file of its own (named by its content) in a directory of
+/// this test process, for tools-style runs (`rtrace FILE args…`).
+pub fn script_file(script: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rtrace-scripts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hash = script.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let path = dir.join(format!("s-{hash:x}.bt"));
+    std::fs::write(&path, script).unwrap();
+    path
+}
+
+/// Runs the script file of `script` with `$1` = the pid of a [`ReadWorkload`]
+/// of `sizes`, released once rtrace has attached; the script must end itself.
+pub fn traced_reads(script: &str, sizes: &[usize]) -> String {
+    let path = script_file(script);
+    let work = ReadWorkload::spawn(sizes);
+    let pid = work.pid.to_string();
+    let out = trace_while(
+        &[path.to_str().unwrap(), &pid],
+        move || work.release(),
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "rtrace failed: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// Runs the script file of `script` with `extra` words after it: (success, stdout, stderr).
+pub fn run_script_file(script: &str, extra: &[&str]) -> (bool, String, String) {
+    let path = script_file(script);
+    let mut args = vec![path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = run(&args, None);
+    (out.status.success(), stdout(&out), stderr(&out))
+}
+
+/// The lines of `out` that start with `prefix`.
+pub fn lines_with(out: &str, prefix: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
