@@ -317,3 +317,56 @@ impl BinOp {
         }
     }
 }
+
+impl Expr {
+    /// The direct sub-expressions, for passes that rewrite the tree.
+    pub fn children_mut(&mut self) -> Vec<&mut Expr> {
+        match &mut self.kind {
+            ExprKind::Int(_)
+            | ExprKind::Str(_)
+            | ExprKind::Ident(_)
+            | ExprKind::Var(_)
+            | ExprKind::Positional(_)
+            | ExprKind::PositionalCount
+            | ExprKind::Offsetof { .. }
+            | ExprKind::Sizeof(SizeofArg::Type(_)) => Vec::new(),
+            ExprKind::Map { keys: list, .. }
+            | ExprKind::Call { args: list, .. }
+            | ExprKind::Tuple(list) => list.iter_mut().collect(),
+            ExprKind::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+            ExprKind::Unary { expr: inner, .. }
+            | ExprKind::IncDec { target: inner, .. }
+            | ExprKind::Field { expr: inner, .. }
+            | ExprKind::TupleIndex { expr: inner, .. }
+            | ExprKind::Cast { expr: inner, .. }
+            | ExprKind::Sizeof(SizeofArg::Expr(inner)) => vec![inner],
+            ExprKind::Index { expr: e, index } => vec![e, index],
+            ExprKind::Ternary { cond, then, els } => vec![cond, then, els],
+        }
+    }
+}
+
+impl Stmt {
+    /// The statement's own expressions, then its nested blocks, in source order:
+    /// what a pass rewriting the tree visits below a statement.
+    pub fn parts_mut(&mut self) -> (Vec<&mut Expr>, Vec<&mut Block>) {
+        match &mut self.kind {
+            StmtKind::Expr(e) => (vec![e], vec![]),
+            StmtKind::Assign { target, value, .. } => (vec![target, value], vec![]),
+            StmtKind::Let { value, .. } => (value.iter_mut().collect(), vec![]),
+            StmtKind::If { cond, then, els } => (
+                vec![cond],
+                std::iter::once(then).chain(els.as_mut()).collect(),
+            ),
+            StmtKind::Unroll { count: head, body } | StmtKind::While { cond: head, body } => {
+                (vec![head], vec![body])
+            }
+            StmtKind::For { iter, body, .. } => match iter {
+                ForIter::Map(map) => (vec![map], vec![body]),
+                ForIter::Range(from, to) => (vec![from, to], vec![body]),
+            },
+            StmtKind::Block(block) => (vec![], vec![block]),
+            StmtKind::Break | StmtKind::Continue | StmtKind::Return => (vec![], vec![]),
+        }
+    }
+}

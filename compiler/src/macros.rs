@@ -9,10 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::ast::{
-    Block, Expr, ExprKind, ForIter, MacroDef, MacroParamKind, Program, SizeofArg, Span, Stmt,
-    StmtKind,
-};
+use crate::ast::{Block, Expr, ExprKind, MacroDef, MacroParamKind, Program, Span, Stmt, StmtKind};
 use crate::diag::Diagnostic;
 
 /// Macros calling macros deeper than this are reported instead of expanded.
@@ -95,41 +92,9 @@ impl<'a> Expander<'a> {
                 return;
             }
         }
-        match &mut stmt.kind {
-            StmtKind::Expr(e) => self.expr(e),
-            StmtKind::Assign { target, value, .. } => {
-                self.expr(target);
-                self.expr(value);
-            }
-            StmtKind::Let { value, .. } => {
-                if let Some(value) = value {
-                    self.expr(value);
-                }
-            }
-            StmtKind::If { cond, then, els } => {
-                self.expr(cond);
-                self.block(then);
-                if let Some(els) = els {
-                    self.block(els);
-                }
-            }
-            StmtKind::Unroll { count: head, body } | StmtKind::While { cond: head, body } => {
-                self.expr(head);
-                self.block(body);
-            }
-            StmtKind::For { iter, body, .. } => {
-                match iter {
-                    ForIter::Map(map) => self.expr(map),
-                    ForIter::Range(from, to) => {
-                        self.expr(from);
-                        self.expr(to);
-                    }
-                }
-                self.block(body);
-            }
-            StmtKind::Block(block) => self.block(block),
-            StmtKind::Break | StmtKind::Continue | StmtKind::Return => {}
-        }
+        let (exprs, blocks) = stmt.parts_mut();
+        exprs.into_iter().for_each(|e| self.expr(e));
+        blocks.into_iter().for_each(|b| self.block(b));
     }
 
     fn expr(&mut self, expr: &mut Expr) {
@@ -140,7 +105,7 @@ impl<'a> Expander<'a> {
             }
             return;
         }
-        for child in children_mut(expr) {
+        for child in expr.children_mut() {
             self.expr(child);
         }
     }
@@ -288,43 +253,12 @@ impl Renamer {
     }
 
     fn stmt(&self, stmt: &mut Stmt) {
-        match &mut stmt.kind {
-            StmtKind::Expr(e) => self.expr(e),
-            StmtKind::Assign { target, value, .. } => {
-                self.expr(target);
-                self.expr(value);
-            }
-            StmtKind::Let { name, value } => {
-                *name = self.var(name);
-                if let Some(value) = value {
-                    self.expr(value);
-                }
-            }
-            StmtKind::If { cond, then, els } => {
-                self.expr(cond);
-                self.block(then);
-                if let Some(els) = els {
-                    self.block(els);
-                }
-            }
-            StmtKind::Unroll { count: head, body } | StmtKind::While { cond: head, body } => {
-                self.expr(head);
-                self.block(body);
-            }
-            StmtKind::For { var, iter, body } => {
-                *var = self.var(var);
-                match iter {
-                    ForIter::Map(map) => self.expr(map),
-                    ForIter::Range(from, to) => {
-                        self.expr(from);
-                        self.expr(to);
-                    }
-                }
-                self.block(body);
-            }
-            StmtKind::Block(block) => self.block(block),
-            StmtKind::Break | StmtKind::Continue | StmtKind::Return => {}
+        if let StmtKind::Let { name, .. } | StmtKind::For { var: name, .. } = &mut stmt.kind {
+            *name = self.var(name);
         }
+        let (exprs, blocks) = stmt.parts_mut();
+        exprs.into_iter().for_each(|e| self.expr(e));
+        blocks.into_iter().for_each(|b| self.block(b));
     }
 
     fn expr(&self, expr: &mut Expr) {
@@ -346,35 +280,9 @@ impl Renamer {
             }
             _ => {}
         }
-        for child in children_mut(expr) {
+        for child in expr.children_mut() {
             self.expr(child);
         }
-    }
-}
-
-/// The direct sub-expressions of `expr`.
-pub(crate) fn children_mut(expr: &mut Expr) -> Vec<&mut Expr> {
-    match &mut expr.kind {
-        ExprKind::Int(_)
-        | ExprKind::Str(_)
-        | ExprKind::Ident(_)
-        | ExprKind::Var(_)
-        | ExprKind::Positional(_)
-        | ExprKind::PositionalCount
-        | ExprKind::Offsetof { .. }
-        | ExprKind::Sizeof(SizeofArg::Type(_)) => Vec::new(),
-        ExprKind::Map { keys: list, .. }
-        | ExprKind::Call { args: list, .. }
-        | ExprKind::Tuple(list) => list.iter_mut().collect(),
-        ExprKind::Binary { lhs, rhs, .. } => vec![lhs, rhs],
-        ExprKind::Unary { expr: inner, .. }
-        | ExprKind::IncDec { target: inner, .. }
-        | ExprKind::Field { expr: inner, .. }
-        | ExprKind::TupleIndex { expr: inner, .. }
-        | ExprKind::Cast { expr: inner, .. }
-        | ExprKind::Sizeof(SizeofArg::Expr(inner)) => vec![inner],
-        ExprKind::Index { expr: e, index } => vec![e, index],
-        ExprKind::Ternary { cond, then, els } => vec![cond, then, els],
     }
 }
 

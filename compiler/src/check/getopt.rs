@@ -2,7 +2,7 @@
 //! typed by its default — an integer, a string, or a bool when there is no default (`--name`
 //! alone means true). Resolved before checking: each call becomes the literal it stands for.
 
-use crate::ast::{Block, Expr, ExprKind, ForIter, Program, Stmt, StmtKind, UnOp};
+use crate::ast::{Block, Expr, ExprKind, Program, Stmt, UnOp};
 use crate::diag::Diagnostic;
 
 /// The program with every `getopt` call replaced by its value (`None` when there is none).
@@ -38,35 +38,9 @@ impl Pass<'_> {
     }
 
     fn stmt(&mut self, stmt: &mut Stmt) {
-        match &mut stmt.kind {
-            StmtKind::Expr(e) => self.expr(e),
-            StmtKind::Assign { target, value, .. } => {
-                self.expr(target);
-                self.expr(value);
-            }
-            StmtKind::Let { value, .. } => value.iter_mut().for_each(|v| self.expr(v)),
-            StmtKind::If { cond, then, els } => {
-                self.expr(cond);
-                self.block(then);
-                els.iter_mut().for_each(|b| self.block(b));
-            }
-            StmtKind::Unroll { count: head, body } | StmtKind::While { cond: head, body } => {
-                self.expr(head);
-                self.block(body);
-            }
-            StmtKind::For { iter, body, .. } => {
-                match iter {
-                    ForIter::Map(map) => self.expr(map),
-                    ForIter::Range(from, to) => {
-                        self.expr(from);
-                        self.expr(to);
-                    }
-                }
-                self.block(body);
-            }
-            StmtKind::Block(block) => self.block(block),
-            StmtKind::Break | StmtKind::Continue | StmtKind::Return => {}
-        }
+        let (exprs, blocks) = stmt.parts_mut();
+        exprs.into_iter().for_each(|e| self.expr(e));
+        blocks.into_iter().for_each(|b| self.block(b));
     }
 
     fn expr(&mut self, expr: &mut Expr) {
@@ -80,7 +54,7 @@ impl Pass<'_> {
                 return;
             }
         }
-        for child in crate::macros::children_mut(expr) {
+        for child in expr.children_mut() {
             self.expr(child);
         }
     }
