@@ -8,6 +8,18 @@
 use super::*;
 use rtrace_stdlib::types::{MINMAX_VALID, MINMAX_VALUE};
 
+/// Where a map entry is and which loop variable receives it.
+pub(super) struct MapEntryCopy<'t> {
+    /// The `(key, value)` variable.
+    pub var: Mem,
+    /// Its two field types.
+    pub fields: &'t [Type],
+    /// The key's bytes and size.
+    pub key: (Mem, u32),
+    /// The value's bytes and size.
+    pub value: (Mem, u32),
+}
+
 /// The blocks of a counted loop: test, body, step (the `continue` target), exit.
 struct LoopBlocks {
     head: BlockId,
@@ -75,7 +87,6 @@ impl FnLower<'_> {
         let Type::Tuple(fields) = self.var_types[var as usize].clone() else {
             unreachable!("the checker types a map loop variable as (key, value)")
         };
-        let (offs, _) = tuple_layout(&fields);
         let var_mem = self.vars[var as usize];
         let index = self.temp(8);
         self.emit(Inst::Store {
@@ -104,16 +115,35 @@ impl FnLower<'_> {
             els: b.exit,
         });
         self.cur = b.body;
-        let key_len = round8(fields[0].size()).min(key_size);
+        let entry = MapEntryCopy {
+            var: var_mem,
+            fields: &fields,
+            key: (key, key_size),
+            value: (value, value_size),
+        };
+        self.copy_map_entry(entry, |l: &mut Self| l.aggregate_scalar(value, &value_type));
+        self.loop_body_and_step(&b, index, body);
+    }
+
+    /// Copies a map entry into a `for` loop's `(key, value)` variable: the key
+    /// and in-memory values bytewise, numbers through `scalar`.
+    pub(super) fn copy_map_entry(
+        &mut self,
+        entry: MapEntryCopy<'_>,
+        scalar: impl FnOnce(&mut Self) -> VReg,
+    ) {
+        let (offs, _) = tuple_layout(entry.fields);
+        let (key, key_size) = entry.key;
+        let (value, value_size) = entry.value;
         self.emit(Inst::Copy {
-            dst: var_mem.offset(offs[0]),
+            dst: entry.var.offset(offs[0]),
             src: key,
-            len: key_len,
+            len: round8(entry.fields[0].size()).min(key_size),
         });
-        let value_at = var_mem.offset(offs[1]);
-        match &fields[1] {
+        let value_at = entry.var.offset(offs[1]);
+        match &entry.fields[1] {
             Type::Str { .. } | Type::Tuple(_) => {
-                let len = round8(fields[1].size()).min(value_size);
+                let len = round8(entry.fields[1].size()).min(value_size);
                 self.emit(Inst::Copy {
                     dst: value_at,
                     src: value,
@@ -121,11 +151,10 @@ impl FnLower<'_> {
                 });
             }
             _ => {
-                let v = self.aggregate_scalar(value, &value_type);
+                let v = scalar(self);
                 self.store64(value_at, v);
             }
         }
-        self.loop_body_and_step(&b, index, body);
     }
 
     /// The number an aggregation value (stored layout at `cell`) reads as.

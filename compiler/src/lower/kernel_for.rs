@@ -91,36 +91,24 @@ impl FnLower<'_> {
         let Type::Tuple(fields) = self.var_types[var as usize].clone() else {
             unreachable!("the checker types a map loop variable as (key, value)")
         };
-        let (offs, _) = tuple_layout(&fields);
         // The entry slot is read first, so no other slot shares its bytes while
         // the prologue fills it.
         let entry = self.temp(round8(key_size) + round8(value_size));
-        let var_mem = self.vars[var as usize];
-        self.emit(Inst::Copy {
-            dst: var_mem.offset(offs[0]),
-            src: entry,
-            len: round8(fields[0].size()).min(key_size),
-        });
         let value = entry.offset(round8(key_size));
-        let value_at = var_mem.offset(offs[1]);
-        match &fields[1] {
-            Type::Str { .. } | Type::Tuple(_) => {
-                let len = round8(fields[1].size()).min(value_size);
-                self.emit(Inst::Copy {
-                    dst: value_at,
-                    src: value,
-                    len,
-                });
+        let copy = super::flow::MapEntryCopy {
+            var: self.vars[var as usize],
+            fields: &fields,
+            key: (entry, key_size),
+            value: (value, value_size),
+        };
+        let per_cpu = matches!(kind, MapKind::PerCpuHash | MapKind::PerCpuArray);
+        self.copy_map_entry(copy, |l: &mut Self| {
+            if per_cpu {
+                l.per_cpu_value_at(map, Some(entry))
+            } else {
+                l.aggregate_scalar(value, &value_type)
             }
-            _ if matches!(kind, MapKind::PerCpuHash | MapKind::PerCpuArray) => {
-                let v = self.per_cpu_value_at(map, Some(entry));
-                self.store64(value_at, v);
-            }
-            _ => {
-                let v = self.aggregate_scalar(value, &value_type);
-                self.store64(value_at, v);
-            }
-        }
+        });
         entry
     }
 

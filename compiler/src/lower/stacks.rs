@@ -75,16 +75,7 @@ impl FnLower<'_> {
         }
         let mem = self.temp(16);
         self.store64(mem, id);
-        let pid = self.vreg();
-        self.emit(Inst::Builtin {
-            dst: pid,
-            which: Builtin::Pid,
-        });
-        self.store64(mem.offset(8), pid);
-        if let Some(event) = pid_event {
-            self.announce_pid(mem.offset(8), event);
-        }
-        Val::Mem(mem)
+        self.store_pid_after(mem, pid_event)
     }
 
     /// `usym(addr)`: `[addr, pid]`, the pid announced like a user stack's.
@@ -92,6 +83,12 @@ impl FnLower<'_> {
         let addr = self.value(addr);
         let mem = self.temp(16);
         self.store_into(mem, &Type::U64, addr, &Type::U64);
+        self.store_pid_after(mem, pid_event)
+    }
+
+    /// Completes a `[value, pid]` pair at `mem` with the current pid, announced
+    /// with `pid_event` when given.
+    fn store_pid_after(&mut self, mem: ir::Mem, pid_event: Option<EventId>) -> Val {
         let pid = self.vreg();
         self.emit(Inst::Builtin {
             dst: pid,
