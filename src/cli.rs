@@ -126,8 +126,8 @@ impl Args {
                 program_args,
             },
             emit: EmitOptions { start_ns },
-            uprobe_multi: rtrace_runtime::multi_link::uprobe_multi_supported(),
-            kprobe_multi: rtrace_runtime::kprobe_multi::attach_cookies_supported(),
+            uprobe_multi: Some(rtrace_runtime::multi_link::uprobe_multi_supported),
+            kprobe_multi: Some(rtrace_runtime::kprobe_multi::attach_cookies_supported),
         }
     }
 }

@@ -14,13 +14,16 @@ use std::fmt;
 pub struct Options {
     pub check: check::Options,
     pub emit: EmitOptions,
-    /// Attach the sites of a block on one binary with one `uprobe_multi` link
-    /// (the kernel must support it: 6.6 and later).
-    pub uprobe_multi: bool,
-    /// Run the functions of a wildcard kprobe block in one program told apart
-    /// by attach cookies (Linux 5.15; one `kprobe_multi` link where the kernel
-    /// has it, else a perf kprobe with a cookie per function).
-    pub kprobe_multi: bool,
+    /// Whether to attach the sites of a block on one binary with one
+    /// `uprobe_multi` link (the kernel must support it: 6.6 and later). Asked
+    /// only when a script has such a block, since asking the kernel costs a
+    /// program load; `None` never merges.
+    pub uprobe_multi: Option<fn() -> bool>,
+    /// Whether to run the functions of a wildcard kprobe block in one program
+    /// told apart by attach cookies (Linux 5.15; one `kprobe_multi` link where
+    /// the kernel has it, else a perf kprobe with a cookie per function).
+    /// Asked only when a script has such a block.
+    pub kprobe_multi: Option<fn() -> bool>,
 }
 
 /// A probe that runs in the kernel: its target and its eBPF program.
@@ -208,29 +211,23 @@ fn merges(program: &TypedProgram, opts: &Options) -> Vec<Merge> {
             kmulti: None,
         })
         .collect();
-    if opts.uprobe_multi {
-        out.extend(
-            crate::uprobe_multi::merge(program)
-                .into_iter()
-                .map(|m| Merge {
-                    members: m.members,
-                    probe: m.probe,
-                    multi: Some(m.sites),
-                    kmulti: None,
-                }),
-        );
+    let uprobes = crate::uprobe_multi::merge(program);
+    if !uprobes.is_empty() && opts.uprobe_multi.is_some_and(|supported| supported()) {
+        out.extend(uprobes.into_iter().map(|m| Merge {
+            members: m.members,
+            probe: m.probe,
+            multi: Some(m.sites),
+            kmulti: None,
+        }));
     }
-    if opts.kprobe_multi {
-        out.extend(
-            crate::kprobe_multi::merge(program)
-                .into_iter()
-                .map(|m| Merge {
-                    members: m.members,
-                    probe: m.probe,
-                    multi: None,
-                    kmulti: Some(m.sites),
-                }),
-        );
+    let kprobes = crate::kprobe_multi::merge(program);
+    if !kprobes.is_empty() && opts.kprobe_multi.is_some_and(|supported| supported()) {
+        out.extend(kprobes.into_iter().map(|m| Merge {
+            members: m.members,
+            probe: m.probe,
+            multi: None,
+            kmulti: Some(m.sites),
+        }));
     }
     out
 }
