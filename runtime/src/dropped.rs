@@ -37,7 +37,7 @@ pub fn full_maps(compiled: &Compiled, maps: &MapTable) -> io::Result<Vec<FullMap
         };
         let spec = &compiled.module.maps[id];
         let keyed = matches!(spec.kind, MapKind::Hash | MapKind::PerCpuHash);
-        let full = keyed && maps.read_entries(id as MapId)?.len() >= spec.max_entries as usize;
+        let full = keyed && maps.len(id as MapId)? >= spec.max_entries as usize;
         if full || counted > 0 {
             out.push(FullMap {
                 name: spec.name.clone(),

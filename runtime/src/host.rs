@@ -298,8 +298,8 @@ impl Host for UserHost {
     }
 
     fn map_len(&mut self, map: MapId) -> u64 {
-        match self.maps.read_entries(map) {
-            Ok(entries) => entries.len() as u64,
+        match self.maps.len(map) {
+            Ok(n) => n as u64,
             Err(e) => {
                 report(Err(e), "len()", map);
                 0

@@ -125,6 +125,16 @@ impl MapTable {
         Ok(printable.collect())
     }
 
+    /// The number of entries [`MapTable::read_entries`] would return; keyed maps
+    /// are counted by their keys alone, without reading any value.
+    pub fn len(&self, id: MapId) -> io::Result<usize> {
+        let e = self.entry(id)?;
+        if e.spec.key_type == Type::None {
+            return Ok(self.read_entries(id)?.len());
+        }
+        Ok(stored_keys(e)?.len())
+    }
+
     /// The whole map in the form the printers take (see [`MapTable::read_entries`]).
     pub fn read_raw(&self, id: MapId) -> io::Result<RawMap> {
         let spec = &self.entry(id)?.spec;
