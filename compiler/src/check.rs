@@ -29,6 +29,7 @@ mod funcs;
 mod getopt;
 mod int_addr_space;
 mod kernel_access;
+mod kernel_casts;
 mod kernel_macros;
 pub mod kernel_types;
 mod record_copy;
