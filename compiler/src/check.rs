@@ -12,7 +12,7 @@ use crate::ast::{self, BinOp, Expr, ExprKind, Span, Stmt, StmtKind, UnOp};
 use crate::diag::Diagnostic;
 use crate::ir::{self, Builtin, Cond, EventSpec, MapId};
 use crate::probe_context;
-use crate::probes::{self, Target};
+use crate::probes::Target;
 use crate::tracefs::{self, FieldKind, Format};
 use crate::typed::*;
 use kernel_access::{default_user, int_view, is_int_like};
@@ -38,6 +38,8 @@ mod script_defines;
 pub mod settings;
 mod stacks;
 mod storage;
+mod targets;
+use targets::{resolve_targets, BlockTarget};
 mod string_index;
 mod strings;
 pub mod symbols;
@@ -151,82 +153,6 @@ fn apply_config(
         settings::apply(item, value, opts).map_err(|d| vec![d])?;
     }
     Ok(warnings)
-}
-
-/// A concrete target and whether it came from a wildcard attach point.
-struct BlockTarget {
-    resolved: probes::Resolved,
-    wildcard: bool,
-}
-
-/// Each probe block's expanded targets, in source order.
-type BlockTargets = Vec<Vec<BlockTarget>>;
-
-/// Every probe block's expanded targets, in source order, and the warnings met.
-///
-/// An attach point that cannot be resolved is an error, except (a warning) when it is
-/// a wildcard and another attach point of the same probe resolved — bpftrace's tools
-/// list function variants some kernels lack (`lookup_fast, lookup_fast.constprop.*`) —
-/// and, under `--dry-run`, for kernel and user functions this machine lacks.
-fn resolve_targets(
-    program: &ast::Program,
-    opts: &Options,
-) -> Result<(BlockTargets, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let mut all = Vec::new();
-    let (mut diags, mut warnings) = (Vec::new(), Vec::new());
-    let env = probes::Env {
-        params: opts.params.clone(),
-        pid: opts.pid,
-        command: opts.command.clone(),
-    };
-    let missing = config_words::missing_probes(program);
-    for probe in &program.probes {
-        let mut targets = Vec::new();
-        let mut unmatched = Vec::new();
-        for ap in &probe.attach_points {
-            let wildcard = tracefs::has_wildcard(&ap.text);
-            match probes::resolve_in(ap, &env) {
-                Ok(r) => targets.extend(
-                    r.into_iter()
-                        .map(|resolved| BlockTarget { resolved, wildcard }),
-                ),
-                Err(d) => unmatched.push((ap, wildcard, d)),
-            }
-        }
-        let others_resolved = !targets.is_empty();
-        for (ap, wildcard, d) in unmatched {
-            if others_resolved && missing != config_words::MissingProbes::Error {
-                if missing == config_words::MissingProbes::Warn {
-                    warnings.push(d.into_warning().with_note(
-                        "skipped (missing_probes): the probe's other attach points matched",
-                    ));
-                }
-                continue;
-            }
-            if wildcard && others_resolved {
-                warnings.push(
-                    d.into_warning()
-                        .with_note("skipped: the probe's other attach points matched"),
-                );
-                continue;
-            }
-            match probes::placeholder(ap, &env).filter(|_| opts.dry_run) {
-                Some(resolved) => {
-                    warnings.push(d.into_warning().with_note(
-                        "--dry-run compiles and verifies this probe anyway; it would not attach here",
-                    ));
-                    targets.push(BlockTarget { resolved, wildcard });
-                }
-                None => diags.push(d),
-            }
-        }
-        all.push(targets);
-    }
-    if diags.is_empty() {
-        Ok((all, warnings))
-    } else {
-        Err(diags)
-    }
 }
 
 struct Checker {
